@@ -1,0 +1,256 @@
+//! Small byte-level codecs shared by the cookie, signature and ID code: base64 without
+//! padding, Node's `encodeURIComponent`/`decodeURIComponent`, and the two date formats
+//! express-session uses (ISO 8601 in records, IMF-fixdate in `Expires`).
+
+const STANDARD: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+const URL_SAFE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/// Base64 with the standard alphabet, `=` padding stripped (as cookie-signature writes it).
+pub(crate) fn base64_standard(input: &[u8], out: &mut String) {
+    encode(input, STANDARD, out)
+}
+
+/// Base64url without padding (as uid-safe writes session IDs).
+pub(crate) fn base64_url(input: &[u8], out: &mut String) {
+    encode(input, URL_SAFE, out)
+}
+
+fn encode(input: &[u8], alphabet: &[u8; 64], out: &mut String) {
+    out.reserve(input.len().div_ceil(3) * 4);
+    for chunk in input.chunks(3) {
+        let n = chunk.iter().enumerate().fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
+        for i in 0..=chunk.len() {
+            out.push(char::from(alphabet[(n >> (18 - 6 * i) & 63) as usize]));
+        }
+    }
+}
+
+/// Strict decoding of unpadded standard base64: any character outside the alphabet, a
+/// padding character or non-zero trailing bits is rejected, so that exactly one text
+/// decodes to a given byte string.
+pub(crate) fn decode_base64_standard(input: &[u8], out: &mut Vec<u8>) -> bool {
+    if input.len() % 4 == 1 {
+        return false;
+    }
+    let mut acc = 0u32;
+    let mut bits = 0u32;
+    for &c in input {
+        let Some(v) = STANDARD.iter().position(|&a| a == c) else { return false };
+        acc = (acc << 6 | v as u32) & 0xFFFF;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    acc & ((1 << bits) - 1) == 0
+}
+
+/// Percent-encodes like JavaScript's `encodeURIComponent` (what Node's `cookie` package
+/// applies to cookie values).
+pub(crate) fn encode_uri_component(input: &str, out: &mut String) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    for &b in input.as_bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.!~*'()".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push('%');
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 15)]));
+        }
+    }
+}
+
+/// Percent-decodes a cookie value. Like Node's `cookie.parse`, a value that does not
+/// decode (a bad escape, or bytes that are not UTF-8) is kept as it was.
+pub(crate) fn decode_uri_component(input: &str) -> std::borrow::Cow<'_, str> {
+    if !input.contains('%') {
+        return input.into();
+    }
+    let bytes = input.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+            match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                Some(b) => out.push(b),
+                None => return input.into(),
+            }
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).map_or(input.into(), Into::into)
+}
+
+/// Milliseconds since the Unix epoch, now.
+pub(crate) fn now_ms() -> i64 {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    now.map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// Civil date (year, month 1-12, day 1-31) of a day count since 1970-01-01.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+/// Day count since 1970-01-01 of a civil date.
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let m = i64::from(m);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
+    era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468
+}
+
+struct Parts {
+    year: i64,
+    month: u32,
+    day: u32,
+    secs_of_day: i64,
+    millis: i64,
+    weekday: usize,
+}
+
+fn split(ms: i64) -> Parts {
+    let days = ms.div_euclid(86_400_000);
+    let rest = ms.rem_euclid(86_400_000);
+    let (year, month, day) = civil_from_days(days);
+    Parts { year, month, day, secs_of_day: rest / 1000, millis: rest % 1000, weekday: (days + 4).rem_euclid(7) as usize }
+}
+
+/// `2026-11-23T19:25:00.852Z`, as JavaScript's `Date#toISOString`.
+pub(crate) fn format_iso(ms: i64) -> String {
+    let p = split(ms);
+    let s = p.secs_of_day;
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        p.year, p.month, p.day, s / 3600, s / 60 % 60, s % 60, p.millis
+    )
+}
+
+/// `Thu, 01 Jan 1970 00:00:00 GMT`, as JavaScript's `Date#toUTCString`.
+pub(crate) fn format_http(ms: i64, out: &mut String) {
+    use std::fmt::Write;
+    const DAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+    const MONTHS: [&str; 12] =
+        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    let p = split(ms);
+    let s = p.secs_of_day;
+    let month = MONTHS[p.month as usize - 1];
+    let _ = write!(
+        out,
+        "{}, {:02} {month} {:04} {:02}:{:02}:{:02} GMT",
+        DAYS[p.weekday], p.day, p.year, s / 3600, s / 60 % 60, s % 60
+    );
+}
+
+/// Parses `YYYY-MM-DDTHH:MM:SS[.fff]` followed by `Z` or `±HH:MM` into Unix milliseconds.
+pub(crate) fn parse_iso(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    let num = |r: std::ops::Range<usize>| -> Option<i64> {
+        let d = b.get(r)?;
+        d.iter().all(u8::is_ascii_digit).then(|| d.iter().fold(0, |n, c| n * 10 + i64::from(c - b'0')))
+    };
+    let seps = [(4, b'-'), (7, b'-'), (10, b'T'), (13, b':'), (16, b':')];
+    if seps.iter().any(|&(i, c)| b.get(i) != Some(&c)) {
+        return None;
+    }
+    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hour, min, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || min > 59 || sec > 59 {
+        return None;
+    }
+    let (millis, rest) = parse_fraction(&s[19..])?;
+    let offset_min = parse_offset(rest)?;
+    let days = days_from_civil(year, month as u32, day as u32);
+    Some(((days * 86_400 + hour * 3600 + min * 60 + sec - offset_min * 60) * 1000) + millis)
+}
+
+fn parse_fraction(s: &str) -> Option<(i64, &str)> {
+    let Some(frac) = s.strip_prefix('.') else { return Some((0, s)) };
+    let end = frac.bytes().position(|c| !c.is_ascii_digit()).unwrap_or(frac.len());
+    if end == 0 {
+        return None;
+    }
+    let digits = frac[..end].bytes().chain(std::iter::repeat(b'0')).take(3);
+    Some((digits.fold(0, |n, c| n * 10 + i64::from(c - b'0')), &frac[end..]))
+}
+
+fn parse_offset(s: &str) -> Option<i64> {
+    if s == "Z" {
+        return Some(0);
+    }
+    let b = s.as_bytes();
+    let sign = match b.first()? {
+        b'+' => 1,
+        b'-' => -1,
+        _ => return None,
+    };
+    if b.len() != 6 || b[3] != b':' || !b[1..3].iter().chain(&b[4..6]).all(u8::is_ascii_digit) {
+        return None;
+    }
+    let h = i64::from((b[1] - b'0') * 10 + (b[2] - b'0'));
+    let m = i64::from((b[4] - b'0') * 10 + (b[5] - b'0'));
+    Some(sign * (h * 60 + m))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_round_trips_and_rejects_non_canonical_text() {
+        for len in 0..40 {
+            let bytes: Vec<u8> = (0..len).map(|i| (i * 37 + 11) as u8).collect();
+            let mut text = String::new();
+            base64_standard(&bytes, &mut text);
+            let mut back = Vec::new();
+            assert!(decode_base64_standard(text.as_bytes(), &mut back));
+            assert_eq!(back, bytes);
+        }
+        assert!(!decode_base64_standard(b"AB=", &mut Vec::new()));
+        assert!(!decode_base64_standard(b"AF", &mut Vec::new()), "trailing bits set");
+        assert!(!decode_base64_standard(b"A", &mut Vec::new()));
+    }
+
+    #[test]
+    fn uri_component_matches_javascript() {
+        let mut out = String::new();
+        encode_uri_component("s:abc+/=.x~*'()!%é", &mut out);
+        assert_eq!(out, "s%3Aabc%2B%2F%3D.x~*'()!%25%C3%A9");
+        assert_eq!(decode_uri_component(&out), "s:abc+/=.x~*'()!%é");
+        assert_eq!(decode_uri_component("%zz%3A"), "%zz%3A");
+        assert_eq!(decode_uri_component("%FF%FE"), "%FF%FE", "invalid UTF-8 is kept raw");
+    }
+
+    #[test]
+    fn dates_format_and_parse_like_javascript() {
+        assert_eq!(format_iso(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(format_iso(1_795_461_900_852), "2026-11-23T19:25:00.852Z");
+        let mut http = String::new();
+        format_http(0, &mut http);
+        assert_eq!(http, "Thu, 01 Jan 1970 00:00:00 GMT");
+        http.clear();
+        format_http(1_795_461_900_852, &mut http);
+        assert_eq!(http, "Mon, 23 Nov 2026 19:25:00 GMT");
+        assert_eq!(parse_iso("2026-11-23T19:25:00.852Z"), Some(1_795_461_900_852));
+        assert_eq!(parse_iso("2026-11-23T20:25:00.852+01:00"), Some(1_795_461_900_852));
+        assert_eq!(parse_iso("2026-11-23T19:25:00Z"), Some(1_795_461_900_000));
+        for bad in ["", "tomorrow", "2026-13-01T00:00:00Z", "2026-11-23T19:25:00", "2026-11-23T19:25:00.Z"] {
+            assert_eq!(parse_iso(bad), None, "{bad}");
+        }
+    }
+}

@@ -1,0 +1,178 @@
+//! [`SessionRecord`], the JSON object a store keeps for one session, and its
+//! [`Fingerprint`], which is how the middleware tells whether a session changed.
+
+use std::fmt;
+
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::ser::{SerializeMap, Serializer};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::cookie::SessionCookie;
+
+/// One stored session: `{"cookie": {...}, ...user keys}`, exactly the object
+/// express-session hands to its stores (and connect-redis / connect-pg-simple keep).
+///
+/// User keys are written in sorted order after `cookie`; any object express-session
+/// wrote is read, whatever its key order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionRecord {
+    /// The session cookie's state (`originalMaxAge`, `expires`, attributes).
+    pub cookie: SessionCookie,
+    /// The user data: every top-level key except `cookie`.
+    pub data: Map<String, Value>,
+}
+
+impl SessionRecord {
+    /// A record with this cookie and no data.
+    pub fn new(cookie: SessionCookie) -> Self {
+        SessionRecord { cookie, data: Map::new() }
+    }
+
+    /// Parses a stored record.
+    ///
+    /// # Errors
+    /// When the bytes are not a JSON object, or its `cookie` is missing or malformed.
+    pub fn from_json(bytes: &[u8]) -> Result<Self, serde_json::Error> {
+        serde_json::from_slice(bytes)
+    }
+
+    /// The JSON text a store keeps.
+    pub fn to_json(&self) -> String {
+        // Serializing a map of JSON values into a String cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// The fingerprint of the user data (the `cookie` field left out).
+    pub fn fingerprint(&self) -> Fingerprint {
+        Fingerprint::of(&self.data)
+    }
+}
+
+impl Serialize for SessionRecord {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(self.data.len() + 1))?;
+        map.serialize_entry("cookie", &self.cookie)?;
+        for (key, value) in &self.data {
+            map.serialize_entry(key, value)?;
+        }
+        map.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for SessionRecord {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(RecordVisitor)
+    }
+}
+
+struct RecordVisitor;
+
+impl<'de> Visitor<'de> for RecordVisitor {
+    type Value = SessionRecord;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a session object with a `cookie` object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<SessionRecord, A::Error> {
+        let mut cookie = None;
+        let mut data = Map::new();
+        while let Some(key) = access.next_key::<String>()? {
+            if key == "cookie" {
+                if cookie.is_some() {
+                    return Err(de::Error::duplicate_field("cookie"));
+                }
+                cookie = Some(access.next_value()?);
+            } else {
+                data.insert(key, access.next_value()?);
+            }
+        }
+        let cookie = cookie.ok_or_else(|| de::Error::missing_field("cookie"))?;
+        Ok(SessionRecord { cookie, data })
+    }
+}
+
+/// A session's change-detection fingerprint: the crc32 of the canonical JSON of its data
+/// (keys sorted at every level, the top-level `cookie` left out), together with that JSON.
+///
+/// Two fingerprints are equal only when the canonical bytes are equal: the crc32 is a
+/// quick filter, never trusted alone, so a crafted collision cannot hide a change.
+#[derive(Debug, Clone)]
+pub struct Fingerprint {
+    crc: u32,
+    canonical: Vec<u8>,
+}
+
+impl Fingerprint {
+    /// Fingerprints session data.
+    pub fn of(data: &Map<String, Value>) -> Self {
+        let mut canonical = Vec::with_capacity(64);
+        // Writing JSON values into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut canonical, data);
+        Fingerprint { crc: crc32fast::hash(&canonical), canonical }
+    }
+
+    /// The crc32 of the canonical JSON.
+    pub fn crc32(&self) -> u32 {
+        self.crc
+    }
+
+    /// The canonical JSON the fingerprint was taken of.
+    pub fn canonical_json(&self) -> &[u8] {
+        &self.canonical
+    }
+}
+
+impl PartialEq for Fingerprint {
+    fn eq(&self, other: &Self) -> bool {
+        self.crc == other.crc && self.canonical == other.canonical
+    }
+}
+
+impl Eq for Fingerprint {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXPRESS: &str = r#"{"cookie":{"originalMaxAge":60000,"expires":"2026-11-23T19:26:00.852Z","httpOnly":true,"path":"/"},"b":2,"a":{"cookie":1,"c":[1,"x"]}}"#;
+
+    #[test]
+    fn a_record_written_by_express_session_loads() {
+        let record = SessionRecord::from_json(EXPRESS.as_bytes()).expect("parses");
+        assert_eq!(record.cookie.original_max_age().map(|d| d.as_millis()), Some(60_000));
+        assert_eq!(record.data["b"], 2);
+        assert_eq!(record.data["a"]["cookie"], 1, "a nested `cookie` key is user data");
+    }
+
+    #[test]
+    fn records_round_trip_with_cookie_first() {
+        let record = SessionRecord::from_json(EXPRESS.as_bytes()).expect("parses");
+        let json = record.to_json();
+        assert!(json.starts_with(r#"{"cookie":{"originalMaxAge":60000,"expires":"2026-11-23T19:26:00.852Z""#));
+        assert_eq!(SessionRecord::from_json(json.as_bytes()).expect("parses"), record);
+    }
+
+    #[test]
+    fn malformed_records_are_errors() {
+        for bad in ["", "[]", "1", "{}", r#"{"cookie":1}"#, r#"{"cookie":{"expires":"x"}}"#, "{\"cookie\":{}"] {
+            assert!(SessionRecord::from_json(bad.as_bytes()).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn fingerprints_ignore_key_order_and_see_every_change() {
+        let a: Map<String, Value> = serde_json::from_str(r#"{"x":1,"y":{"p":1,"q":2}}"#).expect("json");
+        let b: Map<String, Value> = serde_json::from_str(r#"{"y":{"q":2,"p":1},"x":1}"#).expect("json");
+        let c: Map<String, Value> = serde_json::from_str(r#"{"y":{"q":2,"p":1},"x":2}"#).expect("json");
+        assert_eq!(Fingerprint::of(&a), Fingerprint::of(&b));
+        assert_ne!(Fingerprint::of(&a), Fingerprint::of(&c));
+    }
+
+    #[test]
+    fn a_crc_collision_is_not_mistaken_for_equality() {
+        let forged = Fingerprint { crc: Fingerprint::of(&Map::new()).crc32(), canonical: b"{\"x\":1}".to_vec() };
+        assert_ne!(forged, Fingerprint::of(&Map::new()));
+    }
+}
