@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The one test command: starts real Redis (standalone and a 3-node cluster) and
+# PostgreSQL on loopback, then runs formatting, lints, docs and every test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
+
+WORK=$(mktemp -d)
+cleanup() {
+  set +e
+  for f in "${STOP_HOOKS[@]:-}"; do [ -n "$f" ] && "$f"; done
+  rm -rf "$WORK"
+}
+STOP_HOOKS=()
+trap cleanup EXIT
+
+# Each sourced file defines start_* functions that export the servers' URLs and push
+# their stop function onto STOP_HOOKS.
+source scripts/redis.sh
+source scripts/postgres.sh
+
+echo "== cargo fmt"
+cargo fmt --all -- --check
+echo "== cargo clippy"
+cargo clippy --all-targets --all-features -- -D warnings
+echo "== cargo doc"
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --all-features
+
+start_redis
+start_redis_cluster
+start_postgres
+
+echo "== cargo test"
+cargo test --all-features
