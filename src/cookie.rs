@@ -354,6 +354,21 @@ impl SessionCookie {
     }
 }
 
+/// The value of the first cookie called `name` in a `Cookie` header, as Node's `cookie`
+/// package reads it: pairs split on `;`, names and values trimmed, one pair of
+/// surrounding double quotes removed, the first occurrence winning.
+pub(crate) fn find_cookie<'a>(header: &'a [u8], name: &str) -> Option<&'a [u8]> {
+    header.split(|&b| b == b';').find_map(|pair| {
+        let eq = pair.iter().position(|&b| b == b'=')?;
+        if pair[..eq].trim_ascii() != name.as_bytes() {
+            return None;
+        }
+        let value = pair[eq + 1..].trim_ascii();
+        let unquoted = value.strip_prefix(b"\"").and_then(|v| v.strip_suffix(b"\""));
+        Some(unquoted.unwrap_or(value))
+    })
+}
+
 fn ser_date<S: Serializer>(ms: &Option<i64>, s: S) -> Result<S::Ok, S::Error> {
     match ms {
         Some(ms) => s.serialize_str(&format_iso(*ms)),
@@ -484,6 +499,15 @@ mod tests {
         let c: SessionCookie = serde_json::from_str(r#"{"sameSite":true}"#).expect("parses");
         assert_eq!(c.same_site(), Some(SameSite::Strict));
         assert!(serde_json::from_str::<SessionCookie>(r#"{"expires":"soon"}"#).is_err());
+    }
+
+    #[test]
+    fn the_first_cookie_of_that_name_wins() {
+        let header = b"a=1; connect.sid = \"s%3Afirst\" ;connect.sid=s%3Asecond; b";
+        assert_eq!(find_cookie(header, "connect.sid"), Some(&b"s%3Afirst"[..]));
+        assert_eq!(find_cookie(header, "a"), Some(&b"1"[..]));
+        assert_eq!(find_cookie(header, "b"), None);
+        assert_eq!(find_cookie(b"", "a"), None);
     }
 
     #[test]

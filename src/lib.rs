@@ -1,13 +1,117 @@
-//! placeholder docs
+//! # actix-express-session
+//!
+//! [express-session] for [actix-web] 4: the browser holds only a signed session-ID
+//! cookie, the data lives server-side in a store (in memory, Redis, PostgreSQL), and the
+//! middleware decides per response whether to save, touch, send the cookie or destroy by
+//! express-session's own rules (`resave`, `saveUninitialized`, `rolling`, `unset`).
+//! Cookies and stored records are wire-compatible with express-session, connect-redis
+//! and connect-pg-simple, so a Node service can move to Rust without logging anyone out.
+//!
+//! ## Quick start
+//!
+//! ```
+//! use actix_express_session::{MemoryStore, Session, SessionMiddleware};
+//! use actix_web::{test, web, App};
+//!
+//! async fn index(session: Session) -> actix_web::Result<String> {
+//!     let views: u64 = session.get("views")?.unwrap_or(0);
+//!     session.insert("views", views + 1)?;
+//!     Ok(format!("views: {}", views + 1))
+//! }
+//!
+//! # actix_web::rt::System::new().block_on(async {
+//! let sessions = SessionMiddleware::builder(MemoryStore::new(), "keyboard cat")
+//!     .build()
+//!     .expect("a valid configuration");
+//! let app = test::init_service(App::new().wrap(sessions).route("/", web::get().to(index))).await;
+//!
+//! let res = test::call_service(&app, test::TestRequest::get().uri("/").to_request()).await;
+//! let cookie = res.headers().get("set-cookie").expect("a new session sets its cookie");
+//! let cookie = cookie.to_str().unwrap().to_owned();
+//! assert!(cookie.starts_with("connect.sid=s%3A"));
+//! assert!(cookie.ends_with("; Path=/; HttpOnly; SameSite=Lax"));
+//! assert_eq!(test::read_body(res).await, "views: 1");
+//!
+//! let pair = cookie.split(';').next().unwrap();
+//! let req = test::TestRequest::get().uri("/").insert_header(("cookie", pair)).to_request();
+//! let res = test::call_service(&app, req).await;
+//! assert!(res.headers().get("set-cookie").is_none(), "same session, nothing to re-send");
+//! assert_eq!(test::read_body(res).await, "views: 2");
+//! # });
+//! ```
+//!
+//! ## Options
+//!
+//! | builder call | express-session | default |
+//! |---|---|---|
+//! | [`SessionMiddleware::builder`]`(store, secret)` | `store`, `secret` | required; a list rotates secrets |
+//! | [`.name(..)`](SessionMiddlewareBuilder::name) | `name` | `"connect.sid"` |
+//! | [`.cookie(..)`](SessionMiddlewareBuilder::cookie) | `cookie` | path `/`, `HttpOnly`, [`Secure::Auto`], [`SameSite::Lax`], no expiry |
+//! | [`.resave(..)`](SessionMiddlewareBuilder::resave) | `resave` | `false` |
+//! | [`.save_uninitialized(..)`](SessionMiddlewareBuilder::save_uninitialized) | `saveUninitialized` | `false` |
+//! | [`.rolling(..)`](SessionMiddlewareBuilder::rolling) | `rolling` | `false` |
+//! | [`.unset(..)`](SessionMiddlewareBuilder::unset) | `unset` | [`Unset::Keep`] |
+//! | [`.trust_proxy(..)`](SessionMiddlewareBuilder::trust_proxy) | `proxy` | [`TrustProxy::Never`] |
+//! | [`.genid(..)`](SessionMiddlewareBuilder::genid) | `genid` | 24 random bytes, base64url |
+//!
+//! [`build`](SessionMiddlewareBuilder::build) returns a [`ConfigError`] naming the
+//! option for an invalid combination; nothing panics at request time.
+//!
+//! ## Stores
+//!
+//! [`MemoryStore`] is always available (one process, evicts expired sessions).
+//! `RedisStore` (feature `redis`, standalone or Cluster, connect-redis records) and
+//! `PostgresStore` (feature `postgres`, connect-pg-simple's table) are the distributed
+//! ones. Implement [`store::SessionStore`] for anything else.
+//!
+//! ## Express compatibility
+//!
+//! The cookie is `s:` + ID + `.` + HMAC-SHA256 signature, percent-encoded as Node's
+//! `cookie` package does; the record is express-session's JSON object with its `cookie`
+//! field. Deliberate differences: `resave` and `saveUninitialized` default to `false`,
+//! `SameSite=Lax` and `Secure::Auto` are on by default, `destroy()` also clears the
+//! browser's cookie, an explicit [`Session::set_max_age`] counts as a change, saving
+//! happens before the response leaves (a store failure is a 500), and a withheld
+//! `Secure` cookie is logged.
+//!
+//! ## Feature flags
+//!
+//! ```toml
+//! [dependencies]
+//! actix-express-session = { version = "0.1", features = ["redis"] } # or "postgres"
+//! ```
+//!
+//! ## Security
+//!
+//! Signatures are checked in constant time, IDs carry 192 random bits, the cookie holds
+//! no session data, and a tampered, unsigned or malformed cookie is simply a new
+//! session. Secrets never appear in `Debug` output, logs or errors.
+//!
+//! [express-session]: https://github.com/expressjs/session
+//! [actix-web]: https://actix.rs
+
+mod config;
 mod cookie;
 mod encoding;
 mod id;
+mod middleware;
 mod record;
+mod session;
 mod signature;
 pub mod store;
 
+pub use config::{ConfigError, SessionMiddleware, SessionMiddlewareBuilder, TrustProxy, Unset};
 pub use cookie::{CookieOptions, Priority, SameSite, Secure, SessionCookie};
 pub use id::{generate_id, uuid_v4_id};
+#[doc(hidden)]
+pub use middleware::SessionMiddlewareService;
 pub use record::{Fingerprint, SessionRecord};
+pub use session::{Session, SessionError, SessionExt};
 pub use signature::{sign, unsign, Secrets};
 pub use store::MemoryStore;
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use store::PostgresStore;
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use store::RedisStore;

@@ -1,0 +1,355 @@
+//! [`SessionMiddleware`], its builder, and the validated configuration it carries.
+
+use std::fmt;
+use std::sync::Arc;
+
+use actix_web::dev::ServiceRequest;
+use actix_web::http::header::{HeaderMap, COOKIE};
+use actix_web::HttpRequest;
+
+use crate::cookie::{find_cookie, CookieOptions, SameSite, Secure};
+use crate::encoding::decode_uri_component;
+use crate::session::SessionError;
+use crate::signature::{Keys, Secrets};
+use crate::store::SessionStore;
+
+/// Longest session ID read from a cookie; anything longer is not one of ours.
+const MAX_ID_LEN: usize = 4096;
+
+/// What to do with the stored session when the handler calls [`Session::unset`]
+/// (express-session's `unset` option, for `req.session = null`).
+///
+/// [`Session::unset`]: crate::Session::unset
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Unset {
+    /// Leave the stored session as it was (the default).
+    #[default]
+    Keep,
+    /// Destroy the stored session and tell the browser to drop the cookie.
+    Destroy,
+}
+
+/// Whether `X-Forwarded-Proto` from a reverse proxy decides if a request is secure
+/// (express-session's `proxy` option).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TrustProxy {
+    /// Only a direct TLS connection is secure; forwarded headers are ignored (default).
+    #[default]
+    Never,
+    /// The first value of `X-Forwarded-Proto` decides (`https`, any case, trimmed).
+    ///
+    /// # Warning: spoofing risk
+    /// Only enable this behind a proxy that overwrites `X-Forwarded-Proto`: otherwise
+    /// any client can claim to be on HTTPS.
+    Always,
+}
+
+/// An invalid configuration, naming the option to fix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// `secret`: the list of secrets is empty.
+    NoSecret,
+    /// `secret`: one of the secrets is the empty string.
+    EmptySecret,
+    /// `name`: not a valid cookie name (RFC 6265 token).
+    InvalidCookieName(String),
+    /// `cookie.path`: empty, or contains characters a cookie attribute cannot hold.
+    InvalidCookiePath(String),
+    /// `cookie.domain`: contains characters a cookie attribute cannot hold.
+    InvalidCookieDomain(String),
+    /// `cookie.same_site(SameSite::None)` needs `cookie.secure(Secure::Always)`.
+    SameSiteNoneWithoutSecure,
+    /// `name`: a `__Host-` cookie needs `Secure::Always`, path `/` and no domain.
+    HostPrefix(&'static str),
+    /// `name`: a `__Secure-` cookie needs `Secure::Always`.
+    SecurePrefixWithoutSecure,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::NoSecret => f.write_str("`secret`: at least one secret is required"),
+            ConfigError::EmptySecret => f.write_str("`secret`: a secret must not be empty"),
+            ConfigError::InvalidCookieName(n) => write!(f, "`name`: {n:?} is not a valid cookie name"),
+            ConfigError::InvalidCookiePath(p) => write!(f, "`cookie.path`: {p:?} is not a valid cookie path"),
+            ConfigError::InvalidCookieDomain(d) => write!(f, "`cookie.domain`: {d:?} is not a valid cookie domain"),
+            ConfigError::SameSiteNoneWithoutSecure => {
+                f.write_str("`cookie.same_site`: SameSite=None requires `cookie.secure(Secure::Always)`")
+            }
+            ConfigError::HostPrefix(why) => write!(f, "`name`: a `__Host-` cookie {why}"),
+            ConfigError::SecurePrefixWithoutSecure => {
+                f.write_str("`name`: a `__Secure-` cookie requires `cookie.secure(Secure::Always)`")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+type Genid = Arc<dyn Fn(&ServiceRequest) -> String + Send + Sync>;
+
+/// The validated configuration, built once and shared by every worker.
+pub(crate) struct Config {
+    pub(crate) name: String,
+    pub(crate) keys: Keys,
+    pub(crate) cookie: CookieOptions,
+    pub(crate) rules: Rules,
+    trust_proxy: TrustProxy,
+    genid: Option<Genid>,
+}
+
+/// The express-session options that decide what happens at the end of a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Rules {
+    pub(crate) resave: bool,
+    pub(crate) save_uninitialized: bool,
+    pub(crate) rolling: bool,
+    pub(crate) unset: Unset,
+}
+
+impl Config {
+    /// Whether the request path is inside `cookie.path` (a raw, case-sensitive prefix
+    /// test, as express-session does).
+    pub(crate) fn in_scope(&self, req: &ServiceRequest) -> bool {
+        req.uri().path().starts_with(self.cookie.path.as_str())
+    }
+
+    /// Whether the connection is secure: direct TLS, or a trusted proxy saying `https`.
+    pub(crate) fn is_secure(&self, req: &HttpRequest) -> bool {
+        if req.app_config().secure() {
+            return true;
+        }
+        self.trust_proxy == TrustProxy::Always && forwarded_https(req.headers())
+    }
+
+    /// The session ID from a cookie that one of the secrets signed, if any.
+    pub(crate) fn read_session_id(&self, headers: &HeaderMap) -> Option<String> {
+        let raw = headers.get_all(COOKIE).find_map(|h| find_cookie(h.as_bytes(), &self.name))?;
+        let raw = std::str::from_utf8(raw).ok()?;
+        let value = decode_uri_component(raw);
+        let id = self.keys.unsign(value.strip_prefix("s:")?)?;
+        (id.len() <= MAX_ID_LEN).then(|| id.to_owned())
+    }
+
+    /// A new session ID from `genid`, or 24 random bytes.
+    pub(crate) fn new_id(&self, req: &ServiceRequest) -> Result<String, SessionError> {
+        match &self.genid {
+            Some(genid) => Ok(genid(req)),
+            None => crate::id::generate_id().ok_or(SessionError::Random),
+        }
+    }
+}
+
+fn forwarded_https(headers: &HeaderMap) -> bool {
+    let Some(value) = headers.get("x-forwarded-proto") else { return false };
+    let first = value.as_bytes().split(|&b| b == b',').next().unwrap_or_default();
+    first.trim_ascii().eq_ignore_ascii_case(b"https")
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("name", &self.name)
+            .field("keys", &self.keys)
+            .field("cookie", &self.cookie)
+            .field("rules", &self.rules)
+            .field("trust_proxy", &self.trust_proxy)
+            .field("genid", &self.genid.as_ref().map(|_| "custom"))
+            .finish()
+    }
+}
+
+/// The session middleware: wrap an `App` (or a scope) with it.
+///
+/// Built by [`SessionMiddleware::builder`]; cheap to clone, so build it once outside the
+/// `HttpServer` factory and clone it into each worker.
+pub struct SessionMiddleware<S> {
+    pub(crate) config: Arc<Config>,
+    pub(crate) store: Arc<S>,
+}
+
+impl<S> Clone for SessionMiddleware<S> {
+    fn clone(&self) -> Self {
+        SessionMiddleware { config: Arc::clone(&self.config), store: Arc::clone(&self.store) }
+    }
+}
+
+impl<S> fmt::Debug for SessionMiddleware<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionMiddleware").field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+impl<S: SessionStore> SessionMiddleware<S> {
+    /// Starts a configuration with a store and the secret(s) that sign the cookie: a
+    /// `&str`, a `String`, or a list (the first signs, all verify: rotate by putting the
+    /// new secret first).
+    pub fn builder(store: S, secret: impl Into<Secrets>) -> SessionMiddlewareBuilder<S> {
+        SessionMiddlewareBuilder {
+            store,
+            secrets: secret.into(),
+            name: "connect.sid".to_owned(),
+            cookie: CookieOptions::default(),
+            rules: Rules { resave: false, save_uninitialized: false, rolling: false, unset: Unset::Keep },
+            trust_proxy: TrustProxy::Never,
+            genid: None,
+        }
+    }
+}
+
+/// Configures a [`SessionMiddleware`]; every option is checked by [`build`](Self::build).
+#[must_use = "call .build() to get the middleware"]
+pub struct SessionMiddlewareBuilder<S> {
+    store: S,
+    secrets: Secrets,
+    name: String,
+    cookie: CookieOptions,
+    rules: Rules,
+    trust_proxy: TrustProxy,
+    genid: Option<Genid>,
+}
+
+impl<S> fmt::Debug for SessionMiddlewareBuilder<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionMiddlewareBuilder")
+            .field("secrets", &self.secrets)
+            .field("name", &self.name)
+            .field("cookie", &self.cookie)
+            .field("rules", &self.rules)
+            .field("trust_proxy", &self.trust_proxy)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: SessionStore> SessionMiddlewareBuilder<S> {
+    /// The cookie name. Default `connect.sid` (express-session's).
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// Cookie attributes for new sessions. Default: [`CookieOptions::default`].
+    pub fn cookie(mut self, cookie: CookieOptions) -> Self {
+        self.cookie = cookie;
+        self
+    }
+
+    /// Save a loaded session on every request even when unchanged (instead of only
+    /// touching it). Default `false`.
+    pub fn resave(mut self, resave: bool) -> Self {
+        self.rules.resave = resave;
+        self
+    }
+
+    /// Save (and send the cookie for) new sessions that nothing was stored in. Default
+    /// `false`: a visitor gets a session only once the application puts data in it.
+    pub fn save_uninitialized(mut self, save: bool) -> Self {
+        self.rules.save_uninitialized = save;
+        self
+    }
+
+    /// Re-send the cookie on every response, pushing its expiry forward. Default `false`.
+    pub fn rolling(mut self, rolling: bool) -> Self {
+        self.rules.rolling = rolling;
+        self
+    }
+
+    /// What [`Session::unset`](crate::Session::unset) does to the stored session.
+    /// Default [`Unset::Keep`].
+    pub fn unset(mut self, unset: Unset) -> Self {
+        self.rules.unset = unset;
+        self
+    }
+
+    /// Whether to believe `X-Forwarded-Proto` for [`Secure::Auto`] and for withholding
+    /// `Secure` cookies on plain HTTP. Default [`TrustProxy::Never`].
+    pub fn trust_proxy(mut self, trust: TrustProxy) -> Self {
+        self.trust_proxy = trust;
+        self
+    }
+
+    /// A custom session ID generator. Default: 24 random bytes, base64url (32
+    /// characters). IDs must be unguessable; [`uuid_v4_id`](crate::uuid_v4_id) is a
+    /// ready preset.
+    pub fn genid(mut self, genid: impl Fn(&ServiceRequest) -> String + Send + Sync + 'static) -> Self {
+        self.genid = Some(Arc::new(genid));
+        self
+    }
+
+    /// Checks the options and builds the middleware.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the option: no secret or an empty one, an invalid cookie
+    /// name, path or domain, `SameSite=None` without `Secure::Always`, or a `__Host-` /
+    /// `__Secure-` name whose attributes the browser would reject.
+    pub fn build(self) -> Result<SessionMiddleware<S>, ConfigError> {
+        self.validate()?;
+        let config = Config {
+            keys: Keys::new(&self.secrets),
+            name: self.name,
+            cookie: self.cookie,
+            rules: self.rules,
+            trust_proxy: self.trust_proxy,
+            genid: self.genid,
+        };
+        Ok(SessionMiddleware { config: Arc::new(config), store: Arc::new(self.store) })
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.secrets.is_empty() {
+            return Err(ConfigError::NoSecret);
+        }
+        if self.secrets.iter().any(str::is_empty) {
+            return Err(ConfigError::EmptySecret);
+        }
+        if self.name.is_empty() || !self.name.bytes().all(is_token_byte) {
+            return Err(ConfigError::InvalidCookieName(self.name.clone()));
+        }
+        validate_attributes(&self.cookie)?;
+        validate_prefixes(&self.name, &self.cookie)
+    }
+}
+
+fn validate_attributes(cookie: &CookieOptions) -> Result<(), ConfigError> {
+    if !cookie.path.starts_with('/') || !cookie.path.bytes().all(is_attribute_byte) {
+        return Err(ConfigError::InvalidCookiePath(cookie.path.clone()));
+    }
+    if let Some(domain) = cookie.domain.as_ref().filter(|d| d.is_empty() || !d.bytes().all(is_attribute_byte)) {
+        return Err(ConfigError::InvalidCookieDomain(domain.clone()));
+    }
+    let secure = cookie.secure == Secure::Always;
+    if cookie.same_site == Some(SameSite::None) && !secure {
+        return Err(ConfigError::SameSiteNoneWithoutSecure);
+    }
+    Ok(())
+}
+
+fn validate_prefixes(name: &str, cookie: &CookieOptions) -> Result<(), ConfigError> {
+    let secure = cookie.secure == Secure::Always;
+    if name.starts_with("__Host-") {
+        if !secure {
+            return Err(ConfigError::HostPrefix("requires `cookie.secure(Secure::Always)`"));
+        }
+        if cookie.domain.is_some() {
+            return Err(ConfigError::HostPrefix("must not set `cookie.domain`"));
+        }
+        if cookie.path != "/" {
+            return Err(ConfigError::HostPrefix("requires `cookie.path(\"/\")`"));
+        }
+    }
+    if name.starts_with("__Secure-") && !secure {
+        return Err(ConfigError::SecurePrefixWithoutSecure);
+    }
+    Ok(())
+}
+
+/// RFC 6265 / RFC 7230 `token` characters.
+fn is_token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// Characters a cookie attribute value may hold: visible ASCII except `;`.
+fn is_attribute_byte(b: u8) -> bool {
+    b.is_ascii_graphic() && b != b';'
+}

@@ -1,0 +1,265 @@
+//! The request/response lifecycle: load the session, run the handler, then save, touch,
+//! destroy and send the cookie by express-session's rules ([`decide`]).
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{forward_ready, Service, ServiceRequest, ServiceResponse, Transform};
+use actix_web::http::header::{HeaderValue, SET_COOKIE};
+use actix_web::{Error, HttpMessage, HttpResponse};
+use futures_util::future::{ready, LocalBoxFuture, Ready};
+
+use crate::config::{Config, Rules, SessionMiddleware, Unset};
+use crate::encoding::now_ms;
+use crate::record::SessionRecord;
+use crate::session::{SessionError, State, Status};
+use crate::store::{SessionStore, StoreError};
+
+/// What every request of one worker shares: the configuration and the store.
+pub(crate) struct Context {
+    pub(crate) config: Arc<Config>,
+    pub(crate) store: Arc<dyn SessionStore>,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context").field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+impl<S, B, St> Transform<S, ServiceRequest> for SessionMiddleware<St>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
+    B: MessageBody + 'static,
+    St: SessionStore,
+{
+    type Response = ServiceResponse<EitherBody<B>>;
+    type Error = Error;
+    type Transform = SessionMiddlewareService<S>;
+    type InitError = ();
+    type Future = Ready<Result<Self::Transform, Self::InitError>>;
+
+    fn new_transform(&self, service: S) -> Self::Future {
+        let store: Arc<dyn SessionStore> = self.store.clone();
+        let ctx = Context { config: Arc::clone(&self.config), store };
+        ready(Ok(SessionMiddlewareService { service: Rc::new(service), ctx: Rc::new(ctx) }))
+    }
+}
+
+/// The service [`SessionMiddleware`] wraps around an application.
+#[doc(hidden)]
+pub struct SessionMiddlewareService<S> {
+    service: Rc<S>,
+    ctx: Rc<Context>,
+}
+
+impl<S> std::fmt::Debug for SessionMiddlewareService<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionMiddlewareService").finish_non_exhaustive()
+    }
+}
+
+impl<S, B> Service<ServiceRequest> for SessionMiddlewareService<S>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
+    B: MessageBody + 'static,
+{
+    type Response = ServiceResponse<EitherBody<B>>;
+    type Error = Error;
+    type Future = LocalBoxFuture<'static, Result<Self::Response, Self::Error>>;
+
+    forward_ready!(service);
+
+    fn call(&self, req: ServiceRequest) -> Self::Future {
+        let service = Rc::clone(&self.service);
+        let ctx = Rc::clone(&self.ctx);
+        Box::pin(async move {
+            if !ctx.config.in_scope(&req) {
+                return service.call(req).await.map(ServiceResponse::map_into_left_body);
+            }
+            let state = match load(&ctx, &req).await {
+                Ok(state) => Rc::new(RefCell::new(state)),
+                Err(e) => return Ok(failure(req.into_response(HttpResponse::InternalServerError().finish()), &e)),
+            };
+            req.extensions_mut().insert(Rc::clone(&state));
+            let res = service.call(req).await?;
+            Ok(finish(&ctx, &state, res).await)
+        })
+    }
+}
+
+/// Reads the signed cookie and loads the session, or starts a new one.
+async fn load(ctx: &Rc<Context>, req: &ServiceRequest) -> Result<State, SessionError> {
+    let cookie_id = ctx.config.read_session_id(req.headers());
+    let had_cookie = cookie_id.is_some();
+    let secure_connection = ctx.config.is_secure(req.request());
+    let mut state = match cookie_id {
+        Some(id) => match ctx.store.get(&id).await {
+            Ok(Some(record)) => Some(State::new(Rc::clone(ctx), id, record)),
+            Ok(None) => None,
+            Err(StoreError::Serialization(e)) => {
+                tracing::warn!(error = %e, "unreadable session record; starting a new session");
+                None
+            }
+            Err(e) => return Err(e.into()),
+        },
+        None => None,
+    };
+    if let Some(st) = state.as_mut() {
+        st.loaded = true;
+    }
+    let mut state = match state {
+        Some(st) => st,
+        None => {
+            let cookie = ctx.config.cookie.new_cookie(secure_connection, now_ms());
+            State::new(Rc::clone(ctx), ctx.config.new_id(req)?, SessionRecord::new(cookie))
+        }
+    };
+    state.had_cookie = had_cookie;
+    state.secure_connection = secure_connection;
+    Ok(state)
+}
+
+/// Everything [`decide`] needs to know about the session at the end of the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Facts {
+    pub(crate) status: Status,
+    /// The ID came from the cookie and the store had it.
+    pub(crate) loaded: bool,
+    pub(crate) regenerated: bool,
+    /// The data (or, deliberately, the cookie) changed since load.
+    pub(crate) modified: bool,
+    /// `Some(true)`: an explicit `save()` stored the session as it now is.
+    pub(crate) explicit_save: Option<bool>,
+    /// The cookie has an expiry.
+    pub(crate) persistent: bool,
+    pub(crate) had_cookie: bool,
+    pub(crate) secure_cookie: bool,
+    pub(crate) secure_connection: bool,
+}
+
+/// What to do at the end of the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Outcome {
+    pub(crate) destroy: bool,
+    pub(crate) save: bool,
+    pub(crate) touch: bool,
+    pub(crate) set_cookie: bool,
+    pub(crate) remove_cookie: bool,
+    /// The cookie should have been sent but is `Secure` on a plain-HTTP connection.
+    pub(crate) withheld: bool,
+}
+
+/// express-session's rules (`shouldSave`, `shouldTouch`, `shouldSetCookie`,
+/// `shouldDestroy`), with the differences DESIGN.md lists.
+pub(crate) fn decide(rules: Rules, f: Facts) -> Outcome {
+    match f.status {
+        Status::Destroyed => Outcome { remove_cookie: f.had_cookie, ..Outcome::default() },
+        Status::Unset if rules.unset == Unset::Destroy => {
+            Outcome { destroy: true, remove_cookie: f.had_cookie, ..Outcome::default() }
+        }
+        Status::Unset => Outcome::default(),
+        Status::Active => decide_active(rules, f),
+    }
+}
+
+fn decide_active(rules: Rules, f: Facts) -> Outcome {
+    let is_new = !f.loaded || f.regenerated;
+    let saved_at_load = f.loaded && !f.regenerated && !rules.resave;
+    let is_saved = f.explicit_save.unwrap_or(saved_at_load && !f.modified);
+    let ever_saved = f.explicit_save.is_some() || (f.loaded && !rules.resave);
+    let save = if !rules.save_uninitialized && !ever_saved && is_new { f.modified } else { !is_saved };
+    let wants_cookie = if is_new {
+        rules.save_uninitialized || f.modified
+    } else {
+        rules.rolling || (f.persistent && f.modified)
+    };
+    let withheld = wants_cookie && f.secure_cookie && !f.secure_connection;
+    Outcome { save, touch: !is_new && !save, set_cookie: wants_cookie && !withheld, withheld, ..Outcome::default() }
+}
+
+/// Decides, runs the store operation and adds the cookie; a store failure replaces the
+/// response with an empty 500.
+async fn finish<B>(ctx: &Context, state: &RefCell<State>, res: ServiceResponse<B>) -> ServiceResponse<EitherBody<B>> {
+    let (outcome, id, record) = prepare(&ctx.config, &mut state.borrow_mut());
+    if let Err(e) = apply(ctx, outcome, &id, &record).await {
+        let req = res.into_parts().0;
+        return failure(ServiceResponse::new(req, HttpResponse::InternalServerError().finish()), &e.into());
+    }
+    let header = cookie_header(&ctx.config, &state.borrow(), outcome);
+    state.borrow_mut().record = record;
+    let mut res = res.map_into_left_body();
+    if let Some(value) = header {
+        res.headers_mut().append(SET_COOKIE, value);
+    }
+    res
+}
+
+/// Renews the expiry, gathers the facts and decides. The record is moved out for the
+/// store call (no copy of the data) and put back afterwards.
+fn prepare(config: &Config, st: &mut State) -> (Outcome, String, SessionRecord) {
+    if st.status == Status::Active {
+        st.record.cookie.reset_expiry(now_ms());
+    }
+    let data = st.data_facts();
+    let facts = Facts {
+        status: st.status,
+        loaded: st.loaded,
+        regenerated: st.regenerated,
+        modified: data.modified,
+        explicit_save: data.explicit_save,
+        persistent: st.record.cookie.is_persistent(),
+        had_cookie: st.had_cookie,
+        secure_cookie: st.record.cookie.secure(),
+        secure_connection: st.secure_connection,
+    };
+    let outcome = decide(config.rules, facts);
+    if outcome.withheld {
+        tracing::warn!("a Secure session cookie was not sent over a plain-HTTP connection");
+    }
+    let record = SessionRecord { cookie: st.record.cookie.clone(), data: std::mem::take(&mut st.record.data) };
+    (outcome, st.id.clone(), record)
+}
+
+async fn apply(ctx: &Context, outcome: Outcome, id: &str, record: &SessionRecord) -> Result<(), StoreError> {
+    if outcome.destroy {
+        ctx.store.destroy(id).await
+    } else if outcome.save {
+        ctx.store.set(id, record).await
+    } else if outcome.touch {
+        ctx.store.touch(id, record).await
+    } else {
+        Ok(())
+    }
+}
+
+fn cookie_header(config: &Config, st: &State, outcome: Outcome) -> Option<HeaderValue> {
+    let mut out = String::with_capacity(160);
+    if outcome.set_cookie {
+        let mut signed = String::with_capacity(st.id.len() + 44);
+        config.keys.sign_into(&st.id, &mut signed);
+        st.record.cookie.render(&config.name, &signed, &mut out);
+    } else if outcome.remove_cookie {
+        st.record.cookie.render_removal(&config.name, &mut out);
+    } else {
+        return None;
+    }
+    HeaderValue::try_from(out)
+        .inspect_err(|_| tracing::error!("the session cookie is not a valid header value; not sent"))
+        .ok()
+}
+
+/// An empty 500 for a session failure, logged with its cause chain.
+fn failure<B>(res: ServiceResponse, e: &SessionError) -> ServiceResponse<EitherBody<B>> {
+    let mut causes = String::new();
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        causes.push_str(": ");
+        causes.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    tracing::error!("{e}{causes}");
+    res.map_into_right_body()
+}
