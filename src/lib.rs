@@ -96,6 +96,7 @@ mod encoding;
 mod id;
 mod middleware;
 mod record;
+mod rules;
 mod session;
 mod signature;
 pub mod store;

@@ -1,5 +1,5 @@
 //! The request/response lifecycle: load the session, run the handler, then save, touch,
-//! destroy and send the cookie by express-session's rules ([`decide`]).
+//! destroy and send the cookie by express-session's rules (`rules::decide`).
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -11,9 +11,10 @@ use actix_web::http::header::{HeaderValue, SET_COOKIE};
 use actix_web::{Error, HttpMessage, HttpResponse};
 use futures_util::future::{ready, LocalBoxFuture, Ready};
 
-use crate::config::{Config, Rules, SessionMiddleware, Unset};
+use crate::config::{Config, SessionMiddleware};
 use crate::encoding::now_ms;
 use crate::record::SessionRecord;
+use crate::rules::{decide, Facts, Outcome};
 use crate::session::{SessionError, State, Status};
 use crate::store::{SessionStore, StoreError};
 
@@ -120,64 +121,6 @@ async fn load(ctx: &Rc<Context>, req: &ServiceRequest) -> Result<State, SessionE
     state.had_cookie = had_cookie;
     state.secure_connection = secure_connection;
     Ok(state)
-}
-
-/// Everything [`decide`] needs to know about the session at the end of the request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Facts {
-    pub(crate) status: Status,
-    /// The ID came from the cookie and the store had it.
-    pub(crate) loaded: bool,
-    pub(crate) regenerated: bool,
-    /// The data (or, deliberately, the cookie) changed since load.
-    pub(crate) modified: bool,
-    /// `Some(true)`: an explicit `save()` stored the session as it now is.
-    pub(crate) explicit_save: Option<bool>,
-    /// The cookie has an expiry.
-    pub(crate) persistent: bool,
-    pub(crate) had_cookie: bool,
-    pub(crate) secure_cookie: bool,
-    pub(crate) secure_connection: bool,
-}
-
-/// What to do at the end of the request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub(crate) struct Outcome {
-    pub(crate) destroy: bool,
-    pub(crate) save: bool,
-    pub(crate) touch: bool,
-    pub(crate) set_cookie: bool,
-    pub(crate) remove_cookie: bool,
-    /// The cookie should have been sent but is `Secure` on a plain-HTTP connection.
-    pub(crate) withheld: bool,
-}
-
-/// express-session's rules (`shouldSave`, `shouldTouch`, `shouldSetCookie`,
-/// `shouldDestroy`), with the differences DESIGN.md lists.
-pub(crate) fn decide(rules: Rules, f: Facts) -> Outcome {
-    match f.status {
-        Status::Destroyed => Outcome { remove_cookie: f.had_cookie, ..Outcome::default() },
-        Status::Unset if rules.unset == Unset::Destroy => {
-            Outcome { destroy: true, remove_cookie: f.had_cookie, ..Outcome::default() }
-        }
-        Status::Unset => Outcome::default(),
-        Status::Active => decide_active(rules, f),
-    }
-}
-
-fn decide_active(rules: Rules, f: Facts) -> Outcome {
-    let is_new = !f.loaded || f.regenerated;
-    let saved_at_load = f.loaded && !f.regenerated && !rules.resave;
-    let is_saved = f.explicit_save.unwrap_or(saved_at_load && !f.modified);
-    let ever_saved = f.explicit_save.is_some() || (f.loaded && !rules.resave);
-    let save = if !rules.save_uninitialized && !ever_saved && is_new { f.modified } else { !is_saved };
-    let wants_cookie = if is_new {
-        rules.save_uninitialized || f.modified
-    } else {
-        rules.rolling || (f.persistent && f.modified)
-    };
-    let withheld = wants_cookie && f.secure_cookie && !f.secure_connection;
-    Outcome { save, touch: !is_new && !save, set_cookie: wants_cookie && !withheld, withheld, ..Outcome::default() }
 }
 
 /// Decides, runs the store operation and adds the cookie; a store failure replaces the
