@@ -16,14 +16,21 @@ async fn index(session: Session) -> actix_web::Result<String> {
 
 #[actix_web::main]
 async fn main() -> std::io::Result<()> {
-    let port: u16 = std::env::var("PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(8080);
+    let port: u16 = std::env::var("PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(8080);
     let secret = std::env::var("SESSION_SECRET").unwrap_or_else(|_| "keyboard cat".to_owned());
     let sessions = SessionMiddleware::builder(MemoryStore::new(), secret)
         .build()
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
     println!("listening on http://127.0.0.1:{port}/");
-    HttpServer::new(move || App::new().wrap(sessions.clone()).route("/", web::get().to(index)))
-        .bind(("127.0.0.1", port))?
-        .run()
-        .await
+    HttpServer::new(move || {
+        App::new()
+            .wrap(sessions.clone())
+            .route("/", web::get().to(index))
+    })
+    .bind(("127.0.0.1", port))?
+    .run()
+    .await
 }

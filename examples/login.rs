@@ -30,17 +30,24 @@ async fn login(session: Session, form: web::Form<Login>) -> actix_web::Result<Ht
     // A new ID on privilege change: whoever knew the old one learns nothing.
     session.regenerate().await?;
     session.insert("user", &form.user)?;
-    Ok(HttpResponse::SeeOther().insert_header(("location", "/")).finish())
+    Ok(HttpResponse::SeeOther()
+        .insert_header(("location", "/"))
+        .finish())
 }
 
 async fn logout(session: Session) -> actix_web::Result<HttpResponse> {
     session.destroy().await?;
-    Ok(HttpResponse::SeeOther().insert_header(("location", "/")).finish())
+    Ok(HttpResponse::SeeOther()
+        .insert_header(("location", "/"))
+        .finish())
 }
 
 #[actix_web::main]
 async fn main() -> std::io::Result<()> {
-    let port: u16 = std::env::var("PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(8080);
+    let port: u16 = std::env::var("PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(8080);
     let sessions = SessionMiddleware::builder(MemoryStore::new(), "keyboard cat")
         .cookie(CookieOptions::default().max_age(Duration::from_secs(3600)))
         .build()

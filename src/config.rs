@@ -71,12 +71,18 @@ impl fmt::Display for ConfigError {
         match self {
             ConfigError::NoSecret => f.write_str("`secret`: at least one secret is required"),
             ConfigError::EmptySecret => f.write_str("`secret`: a secret must not be empty"),
-            ConfigError::InvalidCookieName(n) => write!(f, "`name`: {n:?} is not a valid cookie name"),
-            ConfigError::InvalidCookiePath(p) => write!(f, "`cookie.path`: {p:?} is not a valid cookie path"),
-            ConfigError::InvalidCookieDomain(d) => write!(f, "`cookie.domain`: {d:?} is not a valid cookie domain"),
-            ConfigError::SameSiteNoneWithoutSecure => {
-                f.write_str("`cookie.same_site`: SameSite=None requires `cookie.secure(Secure::Always)`")
+            ConfigError::InvalidCookieName(n) => {
+                write!(f, "`name`: {n:?} is not a valid cookie name")
             }
+            ConfigError::InvalidCookiePath(p) => {
+                write!(f, "`cookie.path`: {p:?} is not a valid cookie path")
+            }
+            ConfigError::InvalidCookieDomain(d) => {
+                write!(f, "`cookie.domain`: {d:?} is not a valid cookie domain")
+            }
+            ConfigError::SameSiteNoneWithoutSecure => f.write_str(
+                "`cookie.same_site`: SameSite=None requires `cookie.secure(Secure::Always)`",
+            ),
             ConfigError::HostPrefix(why) => write!(f, "`name`: a `__Host-` cookie {why}"),
             ConfigError::SecurePrefixWithoutSecure => {
                 f.write_str("`name`: a `__Secure-` cookie requires `cookie.secure(Secure::Always)`")
@@ -125,7 +131,9 @@ impl Config {
 
     /// The session ID from a cookie that one of the secrets signed, if any.
     pub(crate) fn read_session_id(&self, headers: &HeaderMap) -> Option<String> {
-        let raw = headers.get_all(COOKIE).find_map(|h| find_cookie(h.as_bytes(), &self.name))?;
+        let raw = headers
+            .get_all(COOKIE)
+            .find_map(|h| find_cookie(h.as_bytes(), &self.name))?;
         let raw = std::str::from_utf8(raw).ok()?;
         let value = decode_uri_component(raw);
         let id = self.keys.unsign(value.strip_prefix("s:")?)?;
@@ -142,8 +150,14 @@ impl Config {
 }
 
 fn forwarded_https(headers: &HeaderMap) -> bool {
-    let Some(value) = headers.get("x-forwarded-proto") else { return false };
-    let first = value.as_bytes().split(|&b| b == b',').next().unwrap_or_default();
+    let Some(value) = headers.get("x-forwarded-proto") else {
+        return false;
+    };
+    let first = value
+        .as_bytes()
+        .split(|&b| b == b',')
+        .next()
+        .unwrap_or_default();
     first.trim_ascii().eq_ignore_ascii_case(b"https")
 }
 
@@ -171,13 +185,18 @@ pub struct SessionMiddleware<S> {
 
 impl<S> Clone for SessionMiddleware<S> {
     fn clone(&self) -> Self {
-        SessionMiddleware { config: Arc::clone(&self.config), store: Arc::clone(&self.store) }
+        SessionMiddleware {
+            config: Arc::clone(&self.config),
+            store: Arc::clone(&self.store),
+        }
     }
 }
 
 impl<S> fmt::Debug for SessionMiddleware<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SessionMiddleware").field("config", &self.config).finish_non_exhaustive()
+        f.debug_struct("SessionMiddleware")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
     }
 }
 
@@ -191,7 +210,12 @@ impl<S: SessionStore> SessionMiddleware<S> {
             secrets: secret.into(),
             name: "connect.sid".to_owned(),
             cookie: CookieOptions::default(),
-            rules: Rules { resave: false, save_uninitialized: false, rolling: false, unset: Unset::Keep },
+            rules: Rules {
+                resave: false,
+                save_uninitialized: false,
+                rolling: false,
+                unset: Unset::Keep,
+            },
             trust_proxy: TrustProxy::Never,
             genid: None,
         }
@@ -272,7 +296,10 @@ impl<S: SessionStore> SessionMiddlewareBuilder<S> {
     /// A custom session ID generator. Default: 24 random bytes, base64url (32
     /// characters). IDs must be unguessable; [`uuid_v4_id`](crate::uuid_v4_id) is a
     /// ready preset.
-    pub fn genid(mut self, genid: impl Fn(&ServiceRequest) -> String + Send + Sync + 'static) -> Self {
+    pub fn genid(
+        mut self,
+        genid: impl Fn(&ServiceRequest) -> String + Send + Sync + 'static,
+    ) -> Self {
         self.genid = Some(Arc::new(genid));
         self
     }
@@ -293,7 +320,10 @@ impl<S: SessionStore> SessionMiddlewareBuilder<S> {
             trust_proxy: self.trust_proxy,
             genid: self.genid,
         };
-        Ok(SessionMiddleware { config: Arc::new(config), store: Arc::new(self.store) })
+        Ok(SessionMiddleware {
+            config: Arc::new(config),
+            store: Arc::new(self.store),
+        })
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
@@ -315,7 +345,11 @@ fn validate_attributes(cookie: &CookieOptions) -> Result<(), ConfigError> {
     if !cookie.path.starts_with('/') || !cookie.path.bytes().all(is_attribute_byte) {
         return Err(ConfigError::InvalidCookiePath(cookie.path.clone()));
     }
-    if let Some(domain) = cookie.domain.as_ref().filter(|d| d.is_empty() || !d.bytes().all(is_attribute_byte)) {
+    if let Some(domain) = cookie
+        .domain
+        .as_ref()
+        .filter(|d| d.is_empty() || !d.bytes().all(is_attribute_byte))
+    {
         return Err(ConfigError::InvalidCookieDomain(domain.clone()));
     }
     let secure = cookie.secure == Secure::Always;
@@ -329,7 +363,9 @@ fn validate_prefixes(name: &str, cookie: &CookieOptions) -> Result<(), ConfigErr
     let secure = cookie.secure == Secure::Always;
     if name.starts_with("__Host-") {
         if !secure {
-            return Err(ConfigError::HostPrefix("requires `cookie.secure(Secure::Always)`"));
+            return Err(ConfigError::HostPrefix(
+                "requires `cookie.secure(Secure::Always)`",
+            ));
         }
         if cookie.domain.is_some() {
             return Err(ConfigError::HostPrefix("must not set `cookie.domain`"));

@@ -210,7 +210,11 @@ pub struct SessionCookie {
     original_max_age: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     partitioned: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "priority_serde")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "priority_serde"
+    )]
     priority: Option<Priority>,
     #[serde(default, serialize_with = "ser_date", deserialize_with = "de_date")]
     expires: Option<i64>,
@@ -222,7 +226,11 @@ pub struct SessionCookie {
     domain: Option<String>,
     #[serde(default = "root")]
     path: String,
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "same_site_serde")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "same_site_serde"
+    )]
     same_site: Option<SameSite>,
 }
 
@@ -245,14 +253,19 @@ impl SessionCookie {
     /// The lifetime the cookie was given (`originalMaxAge`); `None` for a browser-session
     /// cookie.
     pub fn original_max_age(&self) -> Option<Duration> {
-        self.original_max_age.map(|ms| Duration::from_millis(ms.max(0) as u64))
+        self.original_max_age
+            .map(|ms| Duration::from_millis(ms.max(0) as u64))
     }
 
     /// When the cookie expires; `None` for a browser-session cookie.
     pub fn expires(&self) -> Option<SystemTime> {
         let ms = self.expires?;
         let d = Duration::from_millis(ms.unsigned_abs());
-        if ms >= 0 { UNIX_EPOCH.checked_add(d) } else { UNIX_EPOCH.checked_sub(d) }
+        if ms >= 0 {
+            UNIX_EPOCH.checked_add(d)
+        } else {
+            UNIX_EPOCH.checked_sub(d)
+        }
     }
 
     /// Expiry in milliseconds since the Unix epoch, for stores computing a TTL.
@@ -344,7 +357,10 @@ impl SessionCookie {
             (self.secure(), "; Secure"),
             (self.partitioned(), "; Partitioned"),
         ];
-        flags.iter().filter(|(on, _)| *on).for_each(|(_, text)| out.push_str(text));
+        flags
+            .iter()
+            .filter(|(on, _)| *on)
+            .for_each(|(_, text)| out.push_str(text));
         if let Some(p) = self.priority {
             out.push_str(["; Priority=Low", "; Priority=Medium", "; Priority=High"][p as usize]);
         }
@@ -364,7 +380,9 @@ pub(crate) fn find_cookie<'a>(header: &'a [u8], name: &str) -> Option<&'a [u8]> 
             return None;
         }
         let value = pair[eq + 1..].trim_ascii();
-        let unquoted = value.strip_prefix(b"\"").and_then(|v| v.strip_suffix(b"\""));
+        let unquoted = value
+            .strip_prefix(b"\"")
+            .and_then(|v| v.strip_suffix(b"\""));
         Some(unquoted.unwrap_or(value))
     })
 }
@@ -404,7 +422,9 @@ mod same_site_serde {
     }
 
     /// Node accepts `true` (strict), `false` (no attribute) or a string in any case.
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SameSite>, D::Error> {
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<SameSite>, D::Error> {
         match Option::<serde_json::Value>::deserialize(d)? {
             None | Some(serde_json::Value::Bool(false)) => Ok(None),
             Some(serde_json::Value::Bool(true)) => Ok(Some(SameSite::Strict)),
@@ -412,9 +432,13 @@ mod same_site_serde {
                 "strict" => Ok(Some(SameSite::Strict)),
                 "lax" => Ok(Some(SameSite::Lax)),
                 "none" => Ok(Some(SameSite::None)),
-                _ => Err(serde::de::Error::custom("cookie.sameSite is not strict, lax or none")),
+                _ => Err(serde::de::Error::custom(
+                    "cookie.sameSite is not strict, lax or none",
+                )),
             },
-            Some(_) => Err(serde::de::Error::custom("cookie.sameSite is not a string or boolean")),
+            Some(_) => Err(serde::de::Error::custom(
+                "cookie.sameSite is not a string or boolean",
+            )),
         }
     }
 }
@@ -429,13 +453,19 @@ mod priority_serde {
         }
     }
 
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Priority>, D::Error> {
-        let Some(text) = Option::<String>::deserialize(d)? else { return Ok(None) };
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Priority>, D::Error> {
+        let Some(text) = Option::<String>::deserialize(d)? else {
+            return Ok(None);
+        };
         match text.to_ascii_lowercase().as_str() {
             "low" => Ok(Some(Priority::Low)),
             "medium" => Ok(Some(Priority::Medium)),
             "high" => Ok(Some(Priority::High)),
-            _ => Err(serde::de::Error::custom("cookie.priority is not low, medium or high")),
+            _ => Err(serde::de::Error::custom(
+                "cookie.priority is not low, medium or high",
+            )),
         }
     }
 }
@@ -451,7 +481,10 @@ mod tests {
         let cookie = CookieOptions::default().new_cookie(false, NOW);
         let mut out = String::new();
         cookie.render("connect.sid", "abc+/.sig=", &mut out);
-        assert_eq!(out, "connect.sid=s%3Aabc%2B%2F.sig%3D; Path=/; HttpOnly; SameSite=Lax");
+        assert_eq!(
+            out,
+            "connect.sid=s%3Aabc%2B%2F.sig%3D; Path=/; HttpOnly; SameSite=Lax"
+        );
     }
 
     #[test]
@@ -487,15 +520,22 @@ mod tests {
             json,
             r#"{"originalMaxAge":60000,"partitioned":true,"priority":"high","expires":"2026-11-23T19:26:00.852Z","secure":true,"httpOnly":true,"domain":"example.com","path":"/","sameSite":"lax"}"#
         );
-        assert_eq!(serde_json::from_str::<SessionCookie>(&json).expect("parses"), cookie);
+        assert_eq!(
+            serde_json::from_str::<SessionCookie>(&json).expect("parses"),
+            cookie
+        );
     }
 
     #[test]
     fn express_defaults_parse() {
-        let c: SessionCookie =
-            serde_json::from_str(r#"{"originalMaxAge":null,"expires":null,"httpOnly":true,"path":"/"}"#)
-                .expect("parses");
-        assert_eq!((c.max_age(), c.secure(), c.same_site(), c.path()), (None, false, None, "/"));
+        let c: SessionCookie = serde_json::from_str(
+            r#"{"originalMaxAge":null,"expires":null,"httpOnly":true,"path":"/"}"#,
+        )
+        .expect("parses");
+        assert_eq!(
+            (c.max_age(), c.secure(), c.same_site(), c.path()),
+            (None, false, None, "/")
+        );
         let c: SessionCookie = serde_json::from_str(r#"{"sameSite":true}"#).expect("parses");
         assert_eq!(c.same_site(), Some(SameSite::Strict));
         assert!(serde_json::from_str::<SessionCookie>(r#"{"expires":"soon"}"#).is_err());
@@ -512,10 +552,15 @@ mod tests {
 
     #[test]
     fn touch_moves_expiry_by_the_original_max_age() {
-        let mut cookie = CookieOptions::default().max_age(Duration::from_secs(10)).new_cookie(false, 0);
+        let mut cookie = CookieOptions::default()
+            .max_age(Duration::from_secs(10))
+            .new_cookie(false, 0);
         cookie.reset_expiry(5_000);
         assert_eq!(cookie.expires_unix_ms(), Some(15_000));
         cookie.set_max_age(None, 6_000);
-        assert_eq!((cookie.expires_unix_ms(), cookie.original_max_age()), (None, None));
+        assert_eq!(
+            (cookie.expires_unix_ms(), cookie.original_max_age()),
+            (None, None)
+        );
     }
 }

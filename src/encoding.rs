@@ -18,7 +18,10 @@ pub(crate) fn base64_url(input: &[u8], out: &mut String) {
 fn encode(input: &[u8], alphabet: &[u8; 64], out: &mut String) {
     out.reserve(input.len().div_ceil(3) * 4);
     for chunk in input.chunks(3) {
-        let n = chunk.iter().enumerate().fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
         for i in 0..=chunk.len() {
             out.push(char::from(alphabet[(n >> (18 - 6 * i) & 63) as usize]));
         }
@@ -35,7 +38,9 @@ pub(crate) fn decode_base64_standard(input: &[u8], out: &mut Vec<u8>) -> bool {
     let mut acc = 0u32;
     let mut bits = 0u32;
     for &c in input {
-        let Some(v) = STANDARD.iter().position(|&a| a == c) else { return false };
+        let Some(v) = STANDARD.iter().position(|&a| a == c) else {
+            return false;
+        };
         acc = (acc << 6 | v as u32) & 0xFFFF;
         bits += 6;
         if bits >= 8 {
@@ -72,7 +77,9 @@ pub(crate) fn decode_uri_component(input: &str) -> std::borrow::Cow<'_, str> {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%' {
-            let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+            let hex = bytes
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok());
             match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
                 Some(b) => out.push(b),
                 None => return input.into(),
@@ -128,7 +135,14 @@ fn split(ms: i64) -> Parts {
     let days = ms.div_euclid(86_400_000);
     let rest = ms.rem_euclid(86_400_000);
     let (year, month, day) = civil_from_days(days);
-    Parts { year, month, day, secs_of_day: rest / 1000, millis: rest % 1000, weekday: (days + 4).rem_euclid(7) as usize }
+    Parts {
+        year,
+        month,
+        day,
+        secs_of_day: rest / 1000,
+        millis: rest % 1000,
+        weekday: (days + 4).rem_euclid(7) as usize,
+    }
 }
 
 /// `2026-11-23T19:25:00.852Z`, as JavaScript's `Date#toISOString`.
@@ -137,7 +151,13 @@ pub(crate) fn format_iso(ms: i64) -> String {
     let s = p.secs_of_day;
     format!(
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-        p.year, p.month, p.day, s / 3600, s / 60 % 60, s % 60, p.millis
+        p.year,
+        p.month,
+        p.day,
+        s / 3600,
+        s / 60 % 60,
+        s % 60,
+        p.millis
     )
 }
 
@@ -145,15 +165,21 @@ pub(crate) fn format_iso(ms: i64) -> String {
 pub(crate) fn format_http(ms: i64, out: &mut String) {
     use std::fmt::Write;
     const DAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
-    const MONTHS: [&str; 12] =
-        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
     let p = split(ms);
     let s = p.secs_of_day;
     let month = MONTHS[p.month as usize - 1];
     let _ = write!(
         out,
         "{}, {:02} {month} {:04} {:02}:{:02}:{:02} GMT",
-        DAYS[p.weekday], p.day, p.year, s / 3600, s / 60 % 60, s % 60
+        DAYS[p.weekday],
+        p.day,
+        p.year,
+        s / 3600,
+        s / 60 % 60,
+        s % 60
     );
 }
 
@@ -162,7 +188,9 @@ pub(crate) fn parse_iso(s: &str) -> Option<i64> {
     let b = s.as_bytes();
     let num = |r: std::ops::Range<usize>| -> Option<i64> {
         let d = b.get(r)?;
-        d.iter().all(u8::is_ascii_digit).then(|| d.iter().fold(0, |n, c| n * 10 + i64::from(c - b'0')))
+        d.iter()
+            .all(u8::is_ascii_digit)
+            .then(|| d.iter().fold(0, |n, c| n * 10 + i64::from(c - b'0')))
     };
     let seps = [(4, b'-'), (7, b'-'), (10, b'T'), (13, b':'), (16, b':')];
     if seps.iter().any(|&(i, c)| b.get(i) != Some(&c)) {
@@ -180,13 +208,21 @@ pub(crate) fn parse_iso(s: &str) -> Option<i64> {
 }
 
 fn parse_fraction(s: &str) -> Option<(i64, &str)> {
-    let Some(frac) = s.strip_prefix('.') else { return Some((0, s)) };
-    let end = frac.bytes().position(|c| !c.is_ascii_digit()).unwrap_or(frac.len());
+    let Some(frac) = s.strip_prefix('.') else {
+        return Some((0, s));
+    };
+    let end = frac
+        .bytes()
+        .position(|c| !c.is_ascii_digit())
+        .unwrap_or(frac.len());
     if end == 0 {
         return None;
     }
     let digits = frac[..end].bytes().chain(std::iter::repeat(b'0')).take(3);
-    Some((digits.fold(0, |n, c| n * 10 + i64::from(c - b'0')), &frac[end..]))
+    Some((
+        digits.fold(0, |n, c| n * 10 + i64::from(c - b'0')),
+        &frac[end..],
+    ))
 }
 
 fn parse_offset(s: &str) -> Option<i64> {
@@ -222,7 +258,10 @@ mod tests {
             assert_eq!(back, bytes);
         }
         assert!(!decode_base64_standard(b"AB=", &mut Vec::new()));
-        assert!(!decode_base64_standard(b"AF", &mut Vec::new()), "trailing bits set");
+        assert!(
+            !decode_base64_standard(b"AF", &mut Vec::new()),
+            "trailing bits set"
+        );
         assert!(!decode_base64_standard(b"A", &mut Vec::new()));
     }
 
@@ -233,7 +272,11 @@ mod tests {
         assert_eq!(out, "s%3Aabc%2B%2F%3D.x~*'()!%25%C3%A9");
         assert_eq!(decode_uri_component(&out), "s:abc+/=.x~*'()!%é");
         assert_eq!(decode_uri_component("%zz%3A"), "%zz%3A");
-        assert_eq!(decode_uri_component("%FF%FE"), "%FF%FE", "invalid UTF-8 is kept raw");
+        assert_eq!(
+            decode_uri_component("%FF%FE"),
+            "%FF%FE",
+            "invalid UTF-8 is kept raw"
+        );
     }
 
     #[test]
@@ -246,10 +289,22 @@ mod tests {
         http.clear();
         format_http(1_795_461_900_852, &mut http);
         assert_eq!(http, "Mon, 23 Nov 2026 19:25:00 GMT");
-        assert_eq!(parse_iso("2026-11-23T19:25:00.852Z"), Some(1_795_461_900_852));
-        assert_eq!(parse_iso("2026-11-23T20:25:00.852+01:00"), Some(1_795_461_900_852));
+        assert_eq!(
+            parse_iso("2026-11-23T19:25:00.852Z"),
+            Some(1_795_461_900_852)
+        );
+        assert_eq!(
+            parse_iso("2026-11-23T20:25:00.852+01:00"),
+            Some(1_795_461_900_852)
+        );
         assert_eq!(parse_iso("2026-11-23T19:25:00Z"), Some(1_795_461_900_000));
-        for bad in ["", "tomorrow", "2026-13-01T00:00:00Z", "2026-11-23T19:25:00", "2026-11-23T19:25:00.Z"] {
+        for bad in [
+            "",
+            "tomorrow",
+            "2026-13-01T00:00:00Z",
+            "2026-11-23T19:25:00",
+            "2026-11-23T19:25:00.Z",
+        ] {
             assert_eq!(parse_iso(bad), None, "{bad}");
         }
     }

@@ -41,12 +41,15 @@ mod tests {
 
     #[test]
     fn ids_are_32_url_safe_characters_and_distinct() {
-        let ids: std::collections::HashSet<String> =
-            (0..1000).map(|_| generate_id().expect("the OS random source works")).collect();
+        let ids: std::collections::HashSet<String> = (0..1000)
+            .map(|_| generate_id().expect("the OS random source works"))
+            .collect();
         assert_eq!(ids.len(), 1000);
         for id in &ids {
             assert_eq!(id.len(), 32);
-            assert!(id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+            assert!(id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
         }
     }
 }

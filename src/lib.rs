@@ -90,6 +90,11 @@
 //! [express-session]: https://github.com/expressjs/session
 //! [actix-web]: https://actix.rs
 
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
 mod config;
 mod cookie;
 mod encoding;

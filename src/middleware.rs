@@ -26,7 +26,9 @@ pub(crate) struct Context {
 
 impl std::fmt::Debug for Context {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Context").field("config", &self.config).finish_non_exhaustive()
+        f.debug_struct("Context")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
     }
 }
 
@@ -44,8 +46,14 @@ where
 
     fn new_transform(&self, service: S) -> Self::Future {
         let store: Arc<dyn SessionStore> = self.store.clone();
-        let ctx = Context { config: Arc::clone(&self.config), store };
-        ready(Ok(SessionMiddlewareService { service: Rc::new(service), ctx: Rc::new(ctx) }))
+        let ctx = Context {
+            config: Arc::clone(&self.config),
+            store,
+        };
+        ready(Ok(SessionMiddlewareService {
+            service: Rc::new(service),
+            ctx: Rc::new(ctx),
+        }))
     }
 }
 
@@ -58,7 +66,8 @@ pub struct SessionMiddlewareService<S> {
 
 impl<S> std::fmt::Debug for SessionMiddlewareService<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SessionMiddlewareService").finish_non_exhaustive()
+        f.debug_struct("SessionMiddlewareService")
+            .finish_non_exhaustive()
     }
 }
 
@@ -78,11 +87,19 @@ where
         let ctx = Rc::clone(&self.ctx);
         Box::pin(async move {
             if !ctx.config.in_scope(&req) {
-                return service.call(req).await.map(ServiceResponse::map_into_left_body);
+                return service
+                    .call(req)
+                    .await
+                    .map(ServiceResponse::map_into_left_body);
             }
             let state = match load(&ctx, &req).await {
                 Ok(state) => Rc::new(RefCell::new(state)),
-                Err(e) => return Ok(failure(req.into_response(HttpResponse::InternalServerError().finish()), &e)),
+                Err(e) => {
+                    return Ok(failure(
+                        req.into_response(HttpResponse::InternalServerError().finish()),
+                        &e,
+                    ))
+                }
             };
             req.extensions_mut().insert(Rc::clone(&state));
             let res = service.call(req).await?;
@@ -115,7 +132,11 @@ async fn load(ctx: &Rc<Context>, req: &ServiceRequest) -> Result<State, SessionE
         Some(st) => st,
         None => {
             let cookie = ctx.config.cookie.new_cookie(secure_connection, now_ms());
-            State::new(Rc::clone(ctx), ctx.config.new_id(req)?, SessionRecord::new(cookie))
+            State::new(
+                Rc::clone(ctx),
+                ctx.config.new_id(req)?,
+                SessionRecord::new(cookie),
+            )
         }
     };
     state.had_cookie = had_cookie;
@@ -125,11 +146,18 @@ async fn load(ctx: &Rc<Context>, req: &ServiceRequest) -> Result<State, SessionE
 
 /// Decides, runs the store operation and adds the cookie; a store failure replaces the
 /// response with an empty 500.
-async fn finish<B>(ctx: &Context, state: &RefCell<State>, res: ServiceResponse<B>) -> ServiceResponse<EitherBody<B>> {
+async fn finish<B>(
+    ctx: &Context,
+    state: &RefCell<State>,
+    res: ServiceResponse<B>,
+) -> ServiceResponse<EitherBody<B>> {
     let (outcome, id, record) = prepare(&ctx.config, &mut state.borrow_mut());
     if let Err(e) = apply(ctx, outcome, &id, &record).await {
         let req = res.into_parts().0;
-        return failure(ServiceResponse::new(req, HttpResponse::InternalServerError().finish()), &e.into());
+        return failure(
+            ServiceResponse::new(req, HttpResponse::InternalServerError().finish()),
+            &e.into(),
+        );
     }
     let header = cookie_header(&ctx.config, &state.borrow(), outcome);
     state.borrow_mut().record = record;
@@ -162,11 +190,19 @@ fn prepare(config: &Config, st: &mut State) -> (Outcome, String, SessionRecord) 
     if outcome.withheld {
         tracing::warn!("a Secure session cookie was not sent over a plain-HTTP connection");
     }
-    let record = SessionRecord { cookie: st.record.cookie.clone(), data: std::mem::take(&mut st.record.data) };
+    let record = SessionRecord {
+        cookie: st.record.cookie.clone(),
+        data: std::mem::take(&mut st.record.data),
+    };
     (outcome, st.id.clone(), record)
 }
 
-async fn apply(ctx: &Context, outcome: Outcome, id: &str, record: &SessionRecord) -> Result<(), StoreError> {
+async fn apply(
+    ctx: &Context,
+    outcome: Outcome,
+    id: &str,
+    record: &SessionRecord,
+) -> Result<(), StoreError> {
     if outcome.destroy {
         ctx.store.destroy(id).await
     } else if outcome.save {
@@ -190,7 +226,9 @@ fn cookie_header(config: &Config, st: &State, outcome: Outcome) -> Option<Header
         return None;
     }
     HeaderValue::try_from(out)
-        .inspect_err(|_| tracing::error!("the session cookie is not a valid header value; not sent"))
+        .inspect_err(|_| {
+            tracing::error!("the session cookie is not a valid header value; not sent")
+        })
         .ok()
 }
 

@@ -26,7 +26,10 @@ pub struct SessionRecord {
 impl SessionRecord {
     /// A record with this cookie and no data.
     pub fn new(cookie: SessionCookie) -> Self {
-        SessionRecord { cookie, data: Map::new() }
+        SessionRecord {
+            cookie,
+            data: Map::new(),
+        }
     }
 
     /// Parses a stored record.
@@ -110,7 +113,10 @@ impl Fingerprint {
         let mut canonical = Vec::with_capacity(64);
         // Writing JSON values into a Vec cannot fail.
         let _ = serde_json::to_writer(&mut canonical, data);
-        Fingerprint { crc: crc32fast::hash(&canonical), canonical }
+        Fingerprint {
+            crc: crc32fast::hash(&canonical),
+            canonical,
+        }
     }
 
     /// The crc32 of the canonical JSON.
@@ -141,38 +147,63 @@ mod tests {
     #[test]
     fn a_record_written_by_express_session_loads() {
         let record = SessionRecord::from_json(EXPRESS.as_bytes()).expect("parses");
-        assert_eq!(record.cookie.original_max_age().map(|d| d.as_millis()), Some(60_000));
+        assert_eq!(
+            record.cookie.original_max_age().map(|d| d.as_millis()),
+            Some(60_000)
+        );
         assert_eq!(record.data["b"], 2);
-        assert_eq!(record.data["a"]["cookie"], 1, "a nested `cookie` key is user data");
+        assert_eq!(
+            record.data["a"]["cookie"], 1,
+            "a nested `cookie` key is user data"
+        );
     }
 
     #[test]
     fn records_round_trip_with_cookie_first() {
         let record = SessionRecord::from_json(EXPRESS.as_bytes()).expect("parses");
         let json = record.to_json();
-        assert!(json.starts_with(r#"{"cookie":{"originalMaxAge":60000,"expires":"2026-11-23T19:26:00.852Z""#));
-        assert_eq!(SessionRecord::from_json(json.as_bytes()).expect("parses"), record);
+        assert!(json.starts_with(
+            r#"{"cookie":{"originalMaxAge":60000,"expires":"2026-11-23T19:26:00.852Z""#
+        ));
+        assert_eq!(
+            SessionRecord::from_json(json.as_bytes()).expect("parses"),
+            record
+        );
     }
 
     #[test]
     fn malformed_records_are_errors() {
-        for bad in ["", "[]", "1", "{}", r#"{"cookie":1}"#, r#"{"cookie":{"expires":"x"}}"#, "{\"cookie\":{}"] {
+        for bad in [
+            "",
+            "[]",
+            "1",
+            "{}",
+            r#"{"cookie":1}"#,
+            r#"{"cookie":{"expires":"x"}}"#,
+            "{\"cookie\":{}",
+        ] {
             assert!(SessionRecord::from_json(bad.as_bytes()).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn fingerprints_ignore_key_order_and_see_every_change() {
-        let a: Map<String, Value> = serde_json::from_str(r#"{"x":1,"y":{"p":1,"q":2}}"#).expect("json");
-        let b: Map<String, Value> = serde_json::from_str(r#"{"y":{"q":2,"p":1},"x":1}"#).expect("json");
-        let c: Map<String, Value> = serde_json::from_str(r#"{"y":{"q":2,"p":1},"x":2}"#).expect("json");
+        let a: Map<String, Value> =
+            serde_json::from_str(r#"{"x":1,"y":{"p":1,"q":2}}"#).expect("json");
+        let b: Map<String, Value> =
+            serde_json::from_str(r#"{"y":{"q":2,"p":1},"x":1}"#).expect("json");
+        let c: Map<String, Value> =
+            serde_json::from_str(r#"{"y":{"q":2,"p":1},"x":2}"#).expect("json");
         assert_eq!(Fingerprint::of(&a), Fingerprint::of(&b));
         assert_ne!(Fingerprint::of(&a), Fingerprint::of(&c));
     }
 
     #[test]
     fn a_crc_collision_is_not_mistaken_for_equality() {
-        let forged = Fingerprint { crc: Fingerprint::of(&Map::new()).crc32(), canonical: b"{\"x\":1}".to_vec() };
+        let forged = Fingerprint {
+            crc: Fingerprint::of(&Map::new()).crc32(),
+            canonical: b"{\"x\":1}".to_vec(),
+        };
         assert_ne!(forged, Fingerprint::of(&Map::new()));
     }
 }

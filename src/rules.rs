@@ -39,10 +39,15 @@ pub(crate) struct Outcome {
 /// `shouldDestroy`), with the differences DESIGN.md lists.
 pub(crate) fn decide(rules: Rules, f: Facts) -> Outcome {
     match f.status {
-        Status::Destroyed => Outcome { remove_cookie: f.had_cookie, ..Outcome::default() },
-        Status::Unset if rules.unset == Unset::Destroy => {
-            Outcome { destroy: true, remove_cookie: f.had_cookie, ..Outcome::default() }
-        }
+        Status::Destroyed => Outcome {
+            remove_cookie: f.had_cookie,
+            ..Outcome::default()
+        },
+        Status::Unset if rules.unset == Unset::Destroy => Outcome {
+            destroy: true,
+            remove_cookie: f.had_cookie,
+            ..Outcome::default()
+        },
         Status::Unset => Outcome::default(),
         Status::Active => decide_active(rules, f),
     }
@@ -53,21 +58,36 @@ fn decide_active(rules: Rules, f: Facts) -> Outcome {
     let saved_at_load = f.loaded && !f.regenerated && !rules.resave;
     let is_saved = f.explicit_save.unwrap_or(saved_at_load && !f.modified);
     let ever_saved = f.explicit_save.is_some() || (f.loaded && !rules.resave);
-    let save = if !rules.save_uninitialized && !ever_saved && is_new { f.modified } else { !is_saved };
+    let save = if !rules.save_uninitialized && !ever_saved && is_new {
+        f.modified
+    } else {
+        !is_saved
+    };
     let wants_cookie = if is_new {
         rules.save_uninitialized || f.modified
     } else {
         rules.rolling || (f.persistent && f.modified)
     };
     let withheld = wants_cookie && f.secure_cookie && !f.secure_connection;
-    Outcome { save, touch: !is_new && !save, set_cookie: wants_cookie && !withheld, withheld, ..Outcome::default() }
+    Outcome {
+        save,
+        touch: !is_new && !save,
+        set_cookie: wants_cookie && !withheld,
+        withheld,
+        ..Outcome::default()
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const RULES: Rules = Rules { resave: false, save_uninitialized: false, rolling: false, unset: Unset::Keep };
+    const RULES: Rules = Rules {
+        resave: false,
+        save_uninitialized: false,
+        rolling: false,
+        unset: Unset::Keep,
+    };
 
     /// A session as it is at the end of a plain request: loaded, unchanged, over HTTP.
     const LOADED: Facts = Facts {
@@ -81,55 +101,236 @@ mod tests {
         secure_cookie: false,
         secure_connection: false,
     };
-    const NEW: Facts = Facts { loaded: false, had_cookie: false, ..LOADED };
+    const NEW: Facts = Facts {
+        loaded: false,
+        had_cookie: false,
+        ..LOADED
+    };
 
     fn out(save: bool, touch: bool, set_cookie: bool) -> Outcome {
-        Outcome { save, touch, set_cookie, ..Outcome::default() }
+        Outcome {
+            save,
+            touch,
+            set_cookie,
+            ..Outcome::default()
+        }
     }
 
     /// (case, rules, facts, expected): one row per rule in express-session's source.
     fn table() -> Vec<(&'static str, Rules, Facts, Outcome)> {
-        let resave = Rules { resave: true, ..RULES };
-        let save_uninit = Rules { save_uninitialized: true, ..RULES };
-        let rolling = Rules { rolling: true, ..RULES };
-        let destroy = Rules { unset: Unset::Destroy, ..RULES };
-        let modified = Facts { modified: true, ..LOADED };
+        let resave = Rules {
+            resave: true,
+            ..RULES
+        };
+        let save_uninit = Rules {
+            save_uninitialized: true,
+            ..RULES
+        };
+        let rolling = Rules {
+            rolling: true,
+            ..RULES
+        };
+        let destroy = Rules {
+            unset: Unset::Destroy,
+            ..RULES
+        };
+        let modified = Facts {
+            modified: true,
+            ..LOADED
+        };
         vec![
-            ("new, untouched, saveUninitialized off: nothing", RULES, NEW, out(false, false, false)),
-            ("new, untouched, saveUninitialized on: save + cookie", save_uninit, NEW, out(true, false, true)),
-            ("new, modified: save + cookie", RULES, Facts { modified: true, ..NEW }, out(true, false, true)),
-            ("new, explicitly saved, unchanged since: no second save, no cookie", RULES,
-                Facts { explicit_save: Some(true), ..NEW }, out(false, false, false)),
-            ("new, modified, explicitly saved, unchanged since: cookie only", RULES,
-                Facts { modified: true, explicit_save: Some(true), ..NEW }, out(false, false, true)),
-            ("new, saved then changed: save again", RULES,
-                Facts { modified: true, explicit_save: Some(false), ..NEW }, out(true, false, true)),
-            ("loaded, unchanged: touch only", RULES, LOADED, out(false, true, false)),
-            ("loaded, unchanged, resave: save, never touch", resave, LOADED, out(true, false, false)),
-            ("loaded, modified: save, no cookie for a browser-session cookie", RULES, modified, out(true, false, false)),
-            ("loaded, modified, persistent: save + cookie", RULES,
-                Facts { persistent: true, ..modified }, out(true, false, true)),
-            ("loaded, unchanged, persistent: touch, no cookie", RULES,
-                Facts { persistent: true, ..LOADED }, out(false, true, false)),
-            ("loaded, rolling: cookie every time", rolling, LOADED, out(false, true, true)),
-            ("loaded, explicitly saved, unchanged since: touch is skipped too", RULES,
-                Facts { modified: true, explicit_save: Some(true), ..LOADED }, out(false, true, false)),
-            ("regenerated, empty: save + cookie even uninitialized", RULES,
-                Facts { regenerated: true, modified: true, ..LOADED }, out(true, false, true)),
-            ("regenerated then saved explicitly: cookie, no double save", RULES,
-                Facts { regenerated: true, modified: true, explicit_save: Some(true), ..LOADED }, out(false, false, true)),
-            ("secure cookie over http: saved, cookie withheld", save_uninit,
-                Facts { secure_cookie: true, ..NEW },
-                Outcome { save: true, withheld: true, ..Outcome::default() }),
-            ("secure cookie over https: sent", save_uninit,
-                Facts { secure_cookie: true, secure_connection: true, ..NEW }, out(true, false, true)),
-            ("unset, keep: nothing at all", rolling, Facts { status: Status::Unset, ..modified }, out(false, false, false)),
-            ("unset, destroy: destroy + clear cookie", destroy, Facts { status: Status::Unset, ..modified },
-                Outcome { destroy: true, remove_cookie: true, ..Outcome::default() }),
-            ("unset, destroy, no cookie came: destroy only", destroy, Facts { status: Status::Unset, ..NEW },
-                Outcome { destroy: true, ..Outcome::default() }),
-            ("destroyed: clear the cookie, nothing else", resave, Facts { status: Status::Destroyed, ..modified },
-                Outcome { remove_cookie: true, ..Outcome::default() }),
+            (
+                "new, untouched, saveUninitialized off: nothing",
+                RULES,
+                NEW,
+                out(false, false, false),
+            ),
+            (
+                "new, untouched, saveUninitialized on: save + cookie",
+                save_uninit,
+                NEW,
+                out(true, false, true),
+            ),
+            (
+                "new, modified: save + cookie",
+                RULES,
+                Facts {
+                    modified: true,
+                    ..NEW
+                },
+                out(true, false, true),
+            ),
+            (
+                "new, explicitly saved, unchanged since: no second save, no cookie",
+                RULES,
+                Facts {
+                    explicit_save: Some(true),
+                    ..NEW
+                },
+                out(false, false, false),
+            ),
+            (
+                "new, modified, explicitly saved, unchanged since: cookie only",
+                RULES,
+                Facts {
+                    modified: true,
+                    explicit_save: Some(true),
+                    ..NEW
+                },
+                out(false, false, true),
+            ),
+            (
+                "new, saved then changed: save again",
+                RULES,
+                Facts {
+                    modified: true,
+                    explicit_save: Some(false),
+                    ..NEW
+                },
+                out(true, false, true),
+            ),
+            (
+                "loaded, unchanged: touch only",
+                RULES,
+                LOADED,
+                out(false, true, false),
+            ),
+            (
+                "loaded, unchanged, resave: save, never touch",
+                resave,
+                LOADED,
+                out(true, false, false),
+            ),
+            (
+                "loaded, modified: save, no cookie for a browser-session cookie",
+                RULES,
+                modified,
+                out(true, false, false),
+            ),
+            (
+                "loaded, modified, persistent: save + cookie",
+                RULES,
+                Facts {
+                    persistent: true,
+                    ..modified
+                },
+                out(true, false, true),
+            ),
+            (
+                "loaded, unchanged, persistent: touch, no cookie",
+                RULES,
+                Facts {
+                    persistent: true,
+                    ..LOADED
+                },
+                out(false, true, false),
+            ),
+            (
+                "loaded, rolling: cookie every time",
+                rolling,
+                LOADED,
+                out(false, true, true),
+            ),
+            (
+                "loaded, explicitly saved, unchanged since: touch is skipped too",
+                RULES,
+                Facts {
+                    modified: true,
+                    explicit_save: Some(true),
+                    ..LOADED
+                },
+                out(false, true, false),
+            ),
+            (
+                "regenerated, empty: save + cookie even uninitialized",
+                RULES,
+                Facts {
+                    regenerated: true,
+                    modified: true,
+                    ..LOADED
+                },
+                out(true, false, true),
+            ),
+            (
+                "regenerated then saved explicitly: cookie, no double save",
+                RULES,
+                Facts {
+                    regenerated: true,
+                    modified: true,
+                    explicit_save: Some(true),
+                    ..LOADED
+                },
+                out(false, false, true),
+            ),
+            (
+                "secure cookie over http: saved, cookie withheld",
+                save_uninit,
+                Facts {
+                    secure_cookie: true,
+                    ..NEW
+                },
+                Outcome {
+                    save: true,
+                    withheld: true,
+                    ..Outcome::default()
+                },
+            ),
+            (
+                "secure cookie over https: sent",
+                save_uninit,
+                Facts {
+                    secure_cookie: true,
+                    secure_connection: true,
+                    ..NEW
+                },
+                out(true, false, true),
+            ),
+            (
+                "unset, keep: nothing at all",
+                rolling,
+                Facts {
+                    status: Status::Unset,
+                    ..modified
+                },
+                out(false, false, false),
+            ),
+            (
+                "unset, destroy: destroy + clear cookie",
+                destroy,
+                Facts {
+                    status: Status::Unset,
+                    ..modified
+                },
+                Outcome {
+                    destroy: true,
+                    remove_cookie: true,
+                    ..Outcome::default()
+                },
+            ),
+            (
+                "unset, destroy, no cookie came: destroy only",
+                destroy,
+                Facts {
+                    status: Status::Unset,
+                    ..NEW
+                },
+                Outcome {
+                    destroy: true,
+                    ..Outcome::default()
+                },
+            ),
+            (
+                "destroyed: clear the cookie, nothing else",
+                resave,
+                Facts {
+                    status: Status::Destroyed,
+                    ..modified
+                },
+                Outcome {
+                    remove_cookie: true,
+                    ..Outcome::default()
+                },
+            ),
         ]
     }
 
@@ -146,7 +347,12 @@ mod tests {
     fn decide_invariants_hold_for_every_combination() {
         for bits in 0u32..1 << 11 {
             let bit = |i: u32| bits >> i & 1 == 1;
-            let rules = Rules { resave: bit(0), save_uninitialized: bit(1), rolling: bit(2), unset: Unset::Keep };
+            let rules = Rules {
+                resave: bit(0),
+                save_uninitialized: bit(1),
+                rolling: bit(2),
+                unset: Unset::Keep,
+            };
             let facts = Facts {
                 status: Status::Active,
                 loaded: bit(3),
@@ -161,7 +367,10 @@ mod tests {
             let o = decide(rules, facts);
             let fresh = !facts.loaded || facts.regenerated;
             assert!(!(o.save && o.touch), "{rules:?} {facts:?}");
-            assert!(!o.touch || !fresh, "only a returning session is touched: {facts:?}");
+            assert!(
+                !o.touch || !fresh,
+                "only a returning session is touched: {facts:?}"
+            );
             assert!(!(o.set_cookie && facts.secure_cookie && !facts.secure_connection));
             if rules.resave && !fresh && facts.explicit_save.is_none() {
                 assert!(o.save, "resave saves a loaded session: {facts:?}");
@@ -169,10 +378,14 @@ mod tests {
             if facts.regenerated && facts.explicit_save != Some(true) {
                 assert!(o.save, "a regenerated session is saved");
             }
-            if rules.rolling && !fresh && !(facts.secure_cookie && !facts.secure_connection) {
+            let can_send = facts.secure_connection || !facts.secure_cookie;
+            if rules.rolling && !fresh && can_send {
                 assert!(o.set_cookie, "rolling re-sends: {facts:?}");
             }
-            assert!(!o.destroy && !o.remove_cookie, "an active session is never destroyed");
+            assert!(
+                !o.destroy && !o.remove_cookie,
+                "an active session is never destroyed"
+            );
         }
     }
 }

@@ -172,12 +172,19 @@ impl State {
         let explicit_save = self.saved.as_ref().map(|s| {
             !self.cookie_unsaved && (s.generation == self.generation || !differs(&s.fingerprint))
         });
-        DataFacts { modified: data_modified || self.regenerated || self.cookie_changed, explicit_save }
+        DataFacts {
+            modified: data_modified || self.regenerated || self.cookie_changed,
+            explicit_save,
+        }
     }
 
     /// A fresh session under a new ID, with the current cookie options.
     fn regenerate_as(&mut self, id: String) {
-        let cookie = self.ctx.config.cookie.new_cookie(self.secure_connection, now_ms());
+        let cookie = self
+            .ctx
+            .config
+            .cookie
+            .new_cookie(self.secure_connection, now_ms());
         if !self.record.data.is_empty() {
             self.change(Map::clear);
         }
@@ -215,7 +222,11 @@ pub struct Session {
 impl fmt::Debug for Session {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.state() {
-            Ok(st) => f.debug_struct("Session").field("id", &"<redacted>").field("data", &st.record.data).finish(),
+            Ok(st) => f
+                .debug_struct("Session")
+                .field("id", &"<redacted>")
+                .field("data", &st.record.data)
+                .finish(),
             Err(_) => f.write_str("Session(<not wrapped>)"),
         }
     }
@@ -223,19 +234,31 @@ impl fmt::Debug for Session {
 
 impl Session {
     pub(crate) fn attach(state: Rc<RefCell<State>>, req: &HttpRequest) -> Self {
-        Session { state: Some(state), req: Some(req.clone()) }
+        Session {
+            state: Some(state),
+            req: Some(req.clone()),
+        }
     }
 
     fn detached() -> Self {
-        Session { state: None, req: None }
+        Session {
+            state: None,
+            req: None,
+        }
     }
 
     fn state(&self) -> Result<Ref<'_, State>, SessionError> {
-        self.state.as_ref().map(|s| s.borrow()).ok_or(SessionError::NotWrapped)
+        self.state
+            .as_ref()
+            .map(|s| s.borrow())
+            .ok_or(SessionError::NotWrapped)
     }
 
     fn state_mut(&self) -> Result<RefMut<'_, State>, SessionError> {
-        self.state.as_ref().map(|s| s.borrow_mut()).ok_or(SessionError::NotWrapped)
+        self.state
+            .as_ref()
+            .map(|s| s.borrow_mut())
+            .ok_or(SessionError::NotWrapped)
     }
 
     /// The session ID (empty if the request was not wrapped by the middleware).
@@ -249,7 +272,12 @@ impl Session {
     /// [`SessionError::Json`] when the stored value does not fit `T`.
     pub fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, SessionError> {
         let st = self.state()?;
-        st.record.data.get(key).map(T::deserialize).transpose().map_err(SessionError::Json)
+        st.record
+            .data
+            .get(key)
+            .map(T::deserialize)
+            .transpose()
+            .map_err(SessionError::Json)
     }
 
     /// Stores `value` under `key`. Storing a value equal to the current one is no change.
@@ -257,7 +285,11 @@ impl Session {
     /// # Errors
     /// [`SessionError::ReservedKey`] for `cookie`, [`SessionError::Json`] when the value
     /// does not serialize, [`SessionError::Inactive`] after `destroy`/`unset`.
-    pub fn insert(&self, key: impl Into<String>, value: impl Serialize) -> Result<(), SessionError> {
+    pub fn insert(
+        &self,
+        key: impl Into<String>,
+        value: impl Serialize,
+    ) -> Result<(), SessionError> {
         let key = key.into();
         if key == "cookie" {
             return Err(SessionError::ReservedKey);
@@ -288,7 +320,9 @@ impl Session {
 
     /// A copy of all the data (without the cookie).
     pub fn entries(&self) -> Map<String, Value> {
-        self.state().map(|s| s.record.data.clone()).unwrap_or_default()
+        self.state()
+            .map(|s| s.record.data.clone())
+            .unwrap_or_default()
     }
 
     /// Removes every key (the session itself lives on; see [`destroy`](Self::destroy)).
@@ -404,11 +438,19 @@ impl Session {
         let (ctx, id, record, generation) = {
             let st = self.state()?;
             st.active()?;
-            (Rc::clone(&st.ctx), st.id.clone(), st.record.clone(), st.generation)
+            (
+                Rc::clone(&st.ctx),
+                st.id.clone(),
+                st.record.clone(),
+                st.generation,
+            )
         };
         ctx.store.set(&id, &record).await?;
         let mut st = self.state_mut()?;
-        st.saved = Some(Saved { generation, fingerprint: record.fingerprint() });
+        st.saved = Some(Saved {
+            generation,
+            fingerprint: record.fingerprint(),
+        });
         st.cookie_unsaved = false;
         Ok(())
     }

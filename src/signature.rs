@@ -77,7 +77,12 @@ pub(crate) struct Keys(Vec<hmac::Key>);
 impl Keys {
     /// Prepares one key per secret; the caller has checked the list is not empty.
     pub(crate) fn new(secrets: &Secrets) -> Self {
-        Keys(secrets.iter().map(|s| hmac::Key::new(hmac::HMAC_SHA256, s.as_bytes())).collect())
+        Keys(
+            secrets
+                .iter()
+                .map(|s| hmac::Key::new(hmac::HMAC_SHA256, s.as_bytes()))
+                .collect(),
+        )
     }
 
     /// Appends `value.signature` to `out`.
@@ -100,7 +105,10 @@ impl Keys {
         if !decode_base64_standard(signature.as_bytes(), &mut tag) {
             return None;
         }
-        let ok = self.0.iter().any(|key| hmac::verify(key, value.as_bytes(), &tag).is_ok());
+        let ok = self
+            .0
+            .iter()
+            .any(|key| hmac::verify(key, value.as_bytes(), &tag).is_ok());
         ok.then_some(value)
     }
 }
@@ -132,13 +140,21 @@ mod tests {
 
     /// Produced by Node.js with `cookie-signature` and `cookie`.
     const NODE_VECTORS: [(&str, &str, &str); 3] = [
-        ("keyboard cat", "hello", "hello.xz6khi6+oL1pnNhBgjk3Nr1CX2sxTjJiO9pKXaHZ33E"),
+        (
+            "keyboard cat",
+            "hello",
+            "hello.xz6khi6+oL1pnNhBgjk3Nr1CX2sxTjJiO9pKXaHZ33E",
+        ),
         (
             "keyboard cat",
             "Jx7rzK1n0XqJb0mT6bUe6a5cP1X2-_aZ",
             "Jx7rzK1n0XqJb0mT6bUe6a5cP1X2-_aZ.FgPCujMLEz6ivjAood3gTjc5v2D1SA+l0/uJCv+NprA",
         ),
-        ("tobiiscool", "abc+/=", "abc+/=.iUFBOuG0kHgD83dsc0sDIpKP/weFWqpTCXZntvf+HtQ"),
+        (
+            "tobiiscool",
+            "abc+/=",
+            "abc+/=.iUFBOuG0kHgD83dsc0sDIpKP/weFWqpTCXZntvf+HtQ",
+        ),
     ];
 
     #[test]
@@ -170,7 +186,7 @@ mod tests {
             "hello",
             "",
             ".",
-            "hello.xz6khi6+oL1pnNhBgjk3Nr1CX2sxTjJiO9pKXaHZ3\03E",
+            "hello.xz6khi6+oL1pnNhBgjk3Nr1CX2sxTjJiO9pKXaHZ3\u{0}3E",
         ] {
             assert_eq!(unsign(bad, &secrets), None, "{bad}");
         }

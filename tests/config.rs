@@ -1,9 +1,15 @@
 //! Invalid configurations are an `Err` from `build()` naming the option.
 
-use actix_express_session::{ConfigError, CookieOptions, MemoryStore, SameSite, Secrets, Secure, SessionMiddleware};
+use actix_express_session::{
+    ConfigError, CookieOptions, MemoryStore, SameSite, Secrets, Secure, SessionMiddleware,
+};
 
 fn build(secret: impl Into<Secrets>, name: &str, cookie: CookieOptions) -> Result<(), ConfigError> {
-    SessionMiddleware::builder(MemoryStore::new(), secret).name(name).cookie(cookie).build().map(|_| ())
+    SessionMiddleware::builder(MemoryStore::new(), secret)
+        .name(name)
+        .cookie(cookie)
+        .build()
+        .map(|_| ())
 }
 
 fn ok() -> CookieOptions {
@@ -16,9 +22,15 @@ fn secure() -> CookieOptions {
 
 #[test]
 fn secrets_must_be_present_and_non_empty() {
-    assert_eq!(build(Vec::<String>::new(), "sid", ok()), Err(ConfigError::NoSecret));
+    assert_eq!(
+        build(Vec::<String>::new(), "sid", ok()),
+        Err(ConfigError::NoSecret)
+    );
     assert_eq!(build("", "sid", ok()), Err(ConfigError::EmptySecret));
-    assert_eq!(build(["new", ""], "sid", ok()), Err(ConfigError::EmptySecret));
+    assert_eq!(
+        build(["new", ""], "sid", ok()),
+        Err(ConfigError::EmptySecret)
+    );
     assert!(build(["new", "old"], "sid", ok()).is_ok());
     assert!(build(String::from("s"), "sid", ok()).is_ok());
     assert!(build(vec!["a".to_string()], "sid", ok()).is_ok());
@@ -27,7 +39,11 @@ fn secrets_must_be_present_and_non_empty() {
 #[test]
 fn cookie_names_must_be_tokens() {
     for bad in ["", "a b", "a;b", "a=b", "sé", "a\"b", "a,b"] {
-        assert_eq!(build("s", bad, ok()), Err(ConfigError::InvalidCookieName(bad.into())), "{bad}");
+        assert_eq!(
+            build("s", bad, ok()),
+            Err(ConfigError::InvalidCookieName(bad.into())),
+            "{bad}"
+        );
     }
     assert!(build("s", "connect.sid", ok()).is_ok());
 }
@@ -35,7 +51,10 @@ fn cookie_names_must_be_tokens() {
 #[test]
 fn same_site_none_needs_secure() {
     let none = CookieOptions::default().same_site(SameSite::None);
-    assert_eq!(build("s", "sid", none.clone()), Err(ConfigError::SameSiteNoneWithoutSecure));
+    assert_eq!(
+        build("s", "sid", none.clone()),
+        Err(ConfigError::SameSiteNoneWithoutSecure)
+    );
     assert_eq!(
         build("s", "sid", none.clone().secure(Secure::Auto)),
         Err(ConfigError::SameSiteNoneWithoutSecure),
@@ -46,30 +65,55 @@ fn same_site_none_needs_secure() {
 
 #[test]
 fn host_prefix_rules() {
-    assert!(matches!(build("s", "__Host-sid", ok()), Err(ConfigError::HostPrefix(_))));
-    assert!(matches!(build("s", "__Host-sid", secure().domain("example.com")), Err(ConfigError::HostPrefix(_))));
-    assert!(matches!(build("s", "__Host-sid", secure().path("/app")), Err(ConfigError::HostPrefix(_))));
+    assert!(matches!(
+        build("s", "__Host-sid", ok()),
+        Err(ConfigError::HostPrefix(_))
+    ));
+    assert!(matches!(
+        build("s", "__Host-sid", secure().domain("example.com")),
+        Err(ConfigError::HostPrefix(_))
+    ));
+    assert!(matches!(
+        build("s", "__Host-sid", secure().path("/app")),
+        Err(ConfigError::HostPrefix(_))
+    ));
     assert!(build("s", "__Host-sid", secure()).is_ok());
 }
 
 #[test]
 fn secure_prefix_rules() {
-    assert_eq!(build("s", "__Secure-sid", ok()), Err(ConfigError::SecurePrefixWithoutSecure));
+    assert_eq!(
+        build("s", "__Secure-sid", ok()),
+        Err(ConfigError::SecurePrefixWithoutSecure)
+    );
     assert!(build("s", "__Secure-sid", secure().domain("example.com")).is_ok());
 }
 
 #[test]
 fn attributes_that_would_break_the_header_are_refused() {
-    assert!(matches!(build("s", "sid", ok().path("app")), Err(ConfigError::InvalidCookiePath(_))));
-    assert!(matches!(build("s", "sid", ok().path("/a;b")), Err(ConfigError::InvalidCookiePath(_))));
-    assert!(matches!(build("s", "sid", ok().domain("a\r\nb")), Err(ConfigError::InvalidCookieDomain(_))));
+    assert!(matches!(
+        build("s", "sid", ok().path("app")),
+        Err(ConfigError::InvalidCookiePath(_))
+    ));
+    assert!(matches!(
+        build("s", "sid", ok().path("/a;b")),
+        Err(ConfigError::InvalidCookiePath(_))
+    ));
+    assert!(matches!(
+        build("s", "sid", ok().domain("a\r\nb")),
+        Err(ConfigError::InvalidCookieDomain(_))
+    ));
 }
 
 #[test]
 fn errors_name_the_option_and_debug_hides_secrets() {
     assert!(ConfigError::NoSecret.to_string().contains("`secret`"));
-    assert!(ConfigError::SameSiteNoneWithoutSecure.to_string().contains("`cookie.same_site`"));
-    assert!(ConfigError::InvalidCookieName("a b".into()).to_string().contains("`name`"));
+    assert!(ConfigError::SameSiteNoneWithoutSecure
+        .to_string()
+        .contains("`cookie.same_site`"));
+    assert!(ConfigError::InvalidCookieName("a b".into())
+        .to_string()
+        .contains("`name`"));
     let builder = SessionMiddleware::builder(MemoryStore::new(), "hunter2");
     assert!(!format!("{builder:?}").contains("hunter2"));
     let mw = builder.build().unwrap();

@@ -6,7 +6,9 @@ mod common;
 use std::time::Duration;
 
 use actix_express_session::store::SessionStore;
-use actix_express_session::{CookieOptions, MemoryStore, Priority, SameSite, Secure, SessionMiddleware, TrustProxy};
+use actix_express_session::{
+    CookieOptions, MemoryStore, Priority, SameSite, Secure, SessionMiddleware, TrustProxy,
+};
 use actix_http::Request;
 use actix_service::{IntoServiceFactory, ServiceFactory};
 use actix_web::dev::{AppConfig, Service};
@@ -14,7 +16,10 @@ use actix_web::{test, App};
 use common::{app, attr, get, pair, set_cookie, sid, SECRET};
 
 fn with(options: CookieOptions) -> SessionMiddleware<MemoryStore> {
-    SessionMiddleware::builder(MemoryStore::new(), SECRET).cookie(options).build().unwrap()
+    SessionMiddleware::builder(MemoryStore::new(), SECRET)
+        .cookie(options)
+        .build()
+        .unwrap()
 }
 
 #[actix_rt::test]
@@ -33,19 +38,43 @@ async fn every_attribute_is_rendered_in_express_order() {
         .build()
         .unwrap();
     let app = app(mw).await;
-    let req = test::TestRequest::get().uri("/count").insert_header(("x-forwarded-proto", "https"));
+    let req = test::TestRequest::get()
+        .uri("/count")
+        .insert_header(("x-forwarded-proto", "https"));
     let res = test::call_service(&app, req.to_request()).await;
     let cookie = set_cookie(&res).unwrap();
-    let names: Vec<&str> = cookie.split("; ").skip(1).map(|a| a.split('=').next().unwrap()).collect();
-    assert_eq!(names, ["Domain", "Path", "Expires", "HttpOnly", "Secure", "Partitioned", "Priority", "SameSite"]);
+    let names: Vec<&str> = cookie
+        .split("; ")
+        .skip(1)
+        .map(|a| a.split('=').next().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "Domain",
+            "Path",
+            "Expires",
+            "HttpOnly",
+            "Secure",
+            "Partitioned",
+            "Priority",
+            "SameSite"
+        ]
+    );
     assert_eq!(attr(&cookie, "Priority").as_deref(), Some("High"));
     assert_eq!(attr(&cookie, "SameSite").as_deref(), Some("Strict"));
-    assert!(attr(&cookie, "Max-Age").is_none(), "express-session never sends Max-Age");
+    assert!(
+        attr(&cookie, "Max-Age").is_none(),
+        "express-session never sends Max-Age"
+    );
 }
 
 #[actix_rt::test]
 async fn max_age_sets_expires_in_the_future() {
-    let app = app(with(CookieOptions::default().max_age(Duration::from_secs(3600)))).await;
+    let app = app(with(
+        CookieOptions::default().max_age(Duration::from_secs(3600)),
+    ))
+    .await;
     let cookie = set_cookie(&get(&app, "/count", None).await).unwrap();
     let expires = attr(&cookie, "Expires").expect("Expires");
     assert!(expires.ends_with(" GMT"), "{expires}");
@@ -57,7 +86,10 @@ async fn max_age_sets_expires_in_the_future() {
 
 #[actix_rt::test]
 async fn name_option_renames_the_cookie() {
-    let mw = SessionMiddleware::builder(MemoryStore::new(), SECRET).name("sid").build().unwrap();
+    let mw = SessionMiddleware::builder(MemoryStore::new(), SECRET)
+        .name("sid")
+        .build()
+        .unwrap();
     let app = app(mw).await;
     let cookie = set_cookie(&get(&app, "/count", None).await).unwrap();
     assert!(cookie.starts_with("sid=s%3A"));
@@ -80,7 +112,10 @@ async fn secure_always_withholds_the_cookie_on_plain_http_but_still_saves() {
 }
 
 async fn auto_cookie(proxy: TrustProxy, xfp: Option<&str>) -> String {
-    let mw = SessionMiddleware::builder(MemoryStore::new(), SECRET).trust_proxy(proxy).build().unwrap();
+    let mw = SessionMiddleware::builder(MemoryStore::new(), SECRET)
+        .trust_proxy(proxy)
+        .build()
+        .unwrap();
     let app = app(mw).await;
     let mut req = test::TestRequest::get().uri("/count");
     if let Some(xfp) = xfp {
@@ -92,20 +127,40 @@ async fn auto_cookie(proxy: TrustProxy, xfp: Option<&str>) -> String {
 #[actix_rt::test]
 async fn secure_auto_is_secure_only_behind_a_trusted_https_proxy() {
     for xfp in ["https", "HTTPS", " https , http"] {
-        assert!(attr(&auto_cookie(TrustProxy::Always, Some(xfp)).await, "Secure").is_some(), "{xfp}");
+        assert!(
+            attr(&auto_cookie(TrustProxy::Always, Some(xfp)).await, "Secure").is_some(),
+            "{xfp}"
+        );
     }
-    for xfp in [None, Some("http"), Some("http, https"), Some("wss"), Some("https;x")] {
-        assert!(attr(&auto_cookie(TrustProxy::Always, xfp).await, "Secure").is_none(), "{xfp:?}");
+    for xfp in [
+        None,
+        Some("http"),
+        Some("http, https"),
+        Some("wss"),
+        Some("https;x"),
+    ] {
+        assert!(
+            attr(&auto_cookie(TrustProxy::Always, xfp).await, "Secure").is_none(),
+            "{xfp:?}"
+        );
     }
     let spoofed = auto_cookie(TrustProxy::Never, Some("https")).await;
-    assert!(attr(&spoofed, "Secure").is_none(), "an untrusted X-Forwarded-Proto is ignored");
+    assert!(
+        attr(&spoofed, "Secure").is_none(),
+        "an untrusted X-Forwarded-Proto is ignored"
+    );
 }
 
 #[actix_rt::test]
 async fn forwarded_header_is_not_read() {
-    let mw = SessionMiddleware::builder(MemoryStore::new(), SECRET).trust_proxy(TrustProxy::Always).build().unwrap();
+    let mw = SessionMiddleware::builder(MemoryStore::new(), SECRET)
+        .trust_proxy(TrustProxy::Always)
+        .build()
+        .unwrap();
     let app = app(mw).await;
-    let req = test::TestRequest::get().uri("/count").insert_header(("forwarded", "proto=https"));
+    let req = test::TestRequest::get()
+        .uri("/count")
+        .insert_header(("forwarded", "proto=https"));
     let cookie = set_cookie(&test::call_service(&app, req.to_request()).await).unwrap();
     assert!(attr(&cookie, "Secure").is_none());
 }
@@ -113,16 +168,27 @@ async fn forwarded_header_is_not_read() {
 /// An app whose connection is TLS (what `HttpServer::bind_rustls` gives a request).
 async fn tls_app(
     mw: SessionMiddleware<MemoryStore>,
-) -> impl Service<Request, Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, Error = actix_web::Error>
-{
+) -> impl Service<
+    Request,
+    Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
+    Error = actix_web::Error,
+> {
     let factory = App::new().wrap(mw).configure(common::routes).into_factory();
     let addr = "127.0.0.1:443".parse().unwrap();
-    factory.new_service(AppConfig::__priv_test_new(true, "localhost".into(), addr)).await.unwrap()
+    factory
+        .new_service(AppConfig::__priv_test_new(true, "localhost".into(), addr))
+        .await
+        .unwrap()
 }
 
 #[actix_rt::test]
 async fn secure_auto_is_secure_on_a_direct_tls_connection() {
-    let app = tls_app(SessionMiddleware::builder(MemoryStore::new(), SECRET).build().unwrap()).await;
+    let app = tls_app(
+        SessionMiddleware::builder(MemoryStore::new(), SECRET)
+            .build()
+            .unwrap(),
+    )
+    .await;
     let cookie = set_cookie(&get(&app, "/count", None).await).unwrap();
     assert!(attr(&cookie, "Secure").is_some());
 }
@@ -131,12 +197,20 @@ async fn secure_auto_is_secure_on_a_direct_tls_connection() {
 async fn a_session_keeps_the_attributes_it_was_created_with() {
     let store = MemoryStore::new();
     let old = SessionMiddleware::builder(store.clone(), SECRET)
-        .cookie(CookieOptions::default().max_age(Duration::from_secs(60)).domain("old.example"))
+        .cookie(
+            CookieOptions::default()
+                .max_age(Duration::from_secs(60))
+                .domain("old.example"),
+        )
         .build()
         .unwrap();
     let cookie = set_cookie(&get(&app(old).await, "/count", None).await).unwrap();
     let new = SessionMiddleware::builder(store.clone(), SECRET)
-        .cookie(CookieOptions::default().max_age(Duration::from_secs(7200)).domain("new.example"))
+        .cookie(
+            CookieOptions::default()
+                .max_age(Duration::from_secs(7200))
+                .domain("new.example"),
+        )
         .build()
         .unwrap();
     let app = app(new).await;
@@ -144,9 +218,16 @@ async fn a_session_keeps_the_attributes_it_was_created_with() {
     let resent = set_cookie(&res).expect("persistent and modified: re-sent");
     assert_eq!(attr(&resent, "Domain").as_deref(), Some("old.example"));
     let stored = store.get(&sid(&cookie)).await.unwrap().unwrap();
-    assert_eq!(stored.cookie.original_max_age(), Some(Duration::from_secs(60)));
+    assert_eq!(
+        stored.cookie.original_max_age(),
+        Some(Duration::from_secs(60))
+    );
     let fresh = set_cookie(&get(&app, "/count", None).await).unwrap();
-    assert_eq!(attr(&fresh, "Domain").as_deref(), Some("new.example"), "new sessions get the new options");
+    assert_eq!(
+        attr(&fresh, "Domain").as_deref(),
+        Some("new.example"),
+        "new sessions get the new options"
+    );
 }
 
 #[actix_rt::test]
@@ -171,10 +252,19 @@ async fn a_secure_session_is_never_sent_over_http_later() {
         .build()
         .unwrap();
     let app = app(mw).await;
-    let req = test::TestRequest::get().uri("/count").insert_header(("x-forwarded-proto", "https"));
+    let req = test::TestRequest::get()
+        .uri("/count")
+        .insert_header(("x-forwarded-proto", "https"));
     let cookie = set_cookie(&test::call_service(&app, req.to_request()).await).unwrap();
     let res = get(&app, "/count", Some(&pair(&cookie))).await;
     assert_eq!(res.status(), 200);
-    assert_eq!(set_cookie(&res), None, "Secure was resolved at creation and persists");
-    assert_eq!(store.get(&sid(&cookie)).await.unwrap().unwrap().data["n"], 2);
+    assert_eq!(
+        set_cookie(&res),
+        None,
+        "Secure was resolved at creation and persists"
+    );
+    assert_eq!(
+        store.get(&sid(&cookie)).await.unwrap().unwrap().data["n"],
+        2
+    );
 }

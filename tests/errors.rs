@@ -28,7 +28,10 @@ impl Logs {
     fn capture() -> (Self, tracing::subscriber::DefaultGuard) {
         let logs = Logs::default();
         let writer = logs.clone();
-        let subscriber = tracing_subscriber::fmt().with_writer(move || writer.clone()).with_ansi(false).finish();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
         (logs, tracing::subscriber::set_default(subscriber))
     }
 
@@ -41,7 +44,10 @@ impl Logs {
 async fn a_store_outage_is_an_empty_500_with_a_log_line_and_service_resumes() {
     let (logs, _guard) = Logs::capture();
     let store = Flaky::default();
-    let app = app(SessionMiddleware::builder(store.clone(), SECRET).build().unwrap()).await;
+    let app = app(SessionMiddleware::builder(store.clone(), SECRET)
+        .build()
+        .unwrap())
+    .await;
     let cookie = set_cookie(&get(&app, "/count", None).await).unwrap();
 
     store.fail(true);
@@ -54,7 +60,10 @@ async fn a_store_outage_is_an_empty_500_with_a_log_line_and_service_resumes() {
     assert_eq!(body(res).await, "");
     let text = logs.text();
     assert!(text.contains("ERROR"), "{text}");
-    assert!(text.contains("the session store failed") && text.contains("injected outage"), "{text}");
+    assert!(
+        text.contains("the session store failed") && text.contains("injected outage"),
+        "{text}"
+    );
     assert!(!text.contains(SECRET), "no secret in logs");
 
     store.fail(false);
@@ -66,7 +75,10 @@ async fn a_store_outage_is_an_empty_500_with_a_log_line_and_service_resumes() {
 #[actix_rt::test]
 async fn a_failed_touch_is_a_500_too() {
     let store = Flaky::default();
-    let app = app(SessionMiddleware::builder(store.clone(), SECRET).build().unwrap()).await;
+    let app = app(SessionMiddleware::builder(store.clone(), SECRET)
+        .build()
+        .unwrap())
+    .await;
     let cookie = set_cookie(&get(&app, "/count", None).await).unwrap();
     let handler_ran = get(&app, "/read", Some(&pair(&cookie))).await;
     assert_eq!(handler_ran.status(), 200);
@@ -82,7 +94,11 @@ async fn a_session_without_the_middleware_is_a_500_with_a_log_line() {
     let res = test::call_service(&app, test::TestRequest::get().uri("/").to_request()).await;
     assert_eq!(res.status(), 500);
     assert_eq!(body(res).await, "");
-    assert!(logs.text().contains("SessionMiddleware did not handle"), "{}", logs.text());
+    assert!(
+        logs.text().contains("SessionMiddleware did not handle"),
+        "{}",
+        logs.text()
+    );
 }
 
 #[actix_rt::test]
@@ -90,23 +106,44 @@ async fn an_unreadable_stored_record_is_a_fresh_session_and_is_left_in_place() {
     use actix_express_session::store::SessionStore;
     struct Corrupt(MemoryStore);
     impl SessionStore for Corrupt {
-        fn get<'a>(&'a self, _: &'a str) -> actix_express_session::store::StoreFuture<'a, Option<actix_express_session::SessionRecord>> {
+        fn get<'a>(
+            &'a self,
+            _: &'a str,
+        ) -> actix_express_session::store::StoreFuture<
+            'a,
+            Option<actix_express_session::SessionRecord>,
+        > {
             let err = actix_express_session::SessionRecord::from_json(b"[1]").unwrap_err();
-            Box::pin(async move { Err(actix_express_session::store::StoreError::Serialization(err)) })
+            Box::pin(
+                async move { Err(actix_express_session::store::StoreError::Serialization(err)) },
+            )
         }
-        fn set<'a>(&'a self, sid: &'a str, rec: &'a actix_express_session::SessionRecord) -> actix_express_session::store::StoreFuture<'a, ()> {
+        fn set<'a>(
+            &'a self,
+            sid: &'a str,
+            rec: &'a actix_express_session::SessionRecord,
+        ) -> actix_express_session::store::StoreFuture<'a, ()> {
             self.0.set(sid, rec)
         }
-        fn destroy<'a>(&'a self, sid: &'a str) -> actix_express_session::store::StoreFuture<'a, ()> {
+        fn destroy<'a>(
+            &'a self,
+            sid: &'a str,
+        ) -> actix_express_session::store::StoreFuture<'a, ()> {
             self.0.destroy(sid)
         }
     }
     let store = MemoryStore::new();
-    let app = app(SessionMiddleware::builder(Corrupt(store.clone()), SECRET).build().unwrap()).await;
+    let app = app(SessionMiddleware::builder(Corrupt(store.clone()), SECRET)
+        .build()
+        .unwrap())
+    .await;
     let cookie = set_cookie(&get(&app, "/count", None).await).unwrap();
     let res = get(&app, "/count", Some(&pair(&cookie))).await;
     assert_eq!(res.status(), 200);
     let fresh = set_cookie(&res).expect("a new session");
     assert_ne!(common::sid(&fresh), common::sid(&cookie));
-    assert!(store.get(&common::sid(&cookie)).await.unwrap().is_some(), "nothing lost");
+    assert!(
+        store.get(&common::sid(&cookie)).await.unwrap().is_some(),
+        "nothing lost"
+    );
 }

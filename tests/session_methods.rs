@@ -10,15 +10,25 @@ use common::{app, attr, body, get, pair, set_cookie, sid, Recorder, SECRET};
 #[actix_rt::test]
 async fn regenerate_moves_to_a_new_id_and_destroys_the_old_one() {
     let store = MemoryStore::new();
-    let app = app(SessionMiddleware::builder(store.clone(), SECRET).build().unwrap()).await;
+    let app = app(SessionMiddleware::builder(store.clone(), SECRET)
+        .build()
+        .unwrap())
+    .await;
     let cookie = set_cookie(&get(&app, "/count", None).await).unwrap();
     let res = get(&app, "/regenerate", Some(&pair(&cookie))).await;
     let fresh = set_cookie(&res).expect("a regenerated session always sends its cookie");
     let new_id = body(res).await;
     assert_eq!(sid(&fresh), new_id);
     assert_ne!(new_id, sid(&cookie));
-    assert!(store.get(&sid(&cookie)).await.unwrap().is_none(), "old session destroyed");
-    let stored = store.get(&new_id).await.unwrap().expect("saved although empty");
+    assert!(
+        store.get(&sid(&cookie)).await.unwrap().is_none(),
+        "old session destroyed"
+    );
+    let stored = store
+        .get(&new_id)
+        .await
+        .unwrap()
+        .expect("saved although empty");
     assert!(stored.data.is_empty(), "fresh data");
 }
 
@@ -37,7 +47,9 @@ async fn regenerate_uses_genid() {
 
 #[actix_rt::test]
 async fn uuid_ids_are_a_ready_preset() {
-    let mw = SessionMiddleware::builder(MemoryStore::new(), SECRET).genid(|_| actix_express_session::uuid_v4_id()).build();
+    let mw = SessionMiddleware::builder(MemoryStore::new(), SECRET)
+        .genid(|_| actix_express_session::uuid_v4_id())
+        .build();
     let app = app(mw.unwrap()).await;
     let cookie = set_cookie(&get(&app, "/count", None).await).unwrap();
     assert_eq!(sid(&cookie).len(), 36);
@@ -46,12 +58,18 @@ async fn uuid_ids_are_a_ready_preset() {
 #[actix_rt::test]
 async fn destroy_removes_the_session_and_clears_the_cookie() {
     let store = MemoryStore::new();
-    let app = app(SessionMiddleware::builder(store.clone(), SECRET).build().unwrap()).await;
+    let app = app(SessionMiddleware::builder(store.clone(), SECRET)
+        .build()
+        .unwrap())
+    .await;
     let cookie = set_cookie(&get(&app, "/count", None).await).unwrap();
     let res = get(&app, "/destroy", Some(&pair(&cookie))).await;
     let removal = set_cookie(&res).expect("a removal cookie");
     assert_eq!(pair(&removal), "connect.sid=");
-    assert_eq!(attr(&removal, "Expires").as_deref(), Some("Thu, 01 Jan 1970 00:00:00 GMT"));
+    assert_eq!(
+        attr(&removal, "Expires").as_deref(),
+        Some("Thu, 01 Jan 1970 00:00:00 GMT")
+    );
     assert_eq!(store.len().await.unwrap(), 0);
     let res = get(&app, "/read", Some(&pair(&cookie))).await;
     assert_eq!(body(res).await, "0", "the old cookie no longer finds data");
@@ -60,36 +78,55 @@ async fn destroy_removes_the_session_and_clears_the_cookie() {
 #[actix_rt::test]
 async fn unset_keep_leaves_the_store_alone_and_sends_nothing() {
     let store = Recorder::default();
-    let mw = SessionMiddleware::builder(store.clone(), SECRET).rolling(true).build().unwrap();
+    let mw = SessionMiddleware::builder(store.clone(), SECRET)
+        .rolling(true)
+        .build()
+        .unwrap();
     let app = app(mw).await;
     let cookie = set_cookie(&get(&app, "/count", None).await).unwrap();
     store.calls();
     let res = get(&app, "/unset", Some(&pair(&cookie))).await;
     assert_eq!(set_cookie(&res), None);
-    assert_eq!(store.calls(), [format!("get {}", sid(&cookie))], "no save, touch or destroy");
+    assert_eq!(
+        store.calls(),
+        [format!("get {}", sid(&cookie))],
+        "no save, touch or destroy"
+    );
     assert!(store.inner.get(&sid(&cookie)).await.unwrap().is_some());
 }
 
 #[actix_rt::test]
 async fn unset_destroy_removes_it_from_the_store() {
     let store = MemoryStore::new();
-    let mw = SessionMiddleware::builder(store.clone(), SECRET).unset(Unset::Destroy).build().unwrap();
+    let mw = SessionMiddleware::builder(store.clone(), SECRET)
+        .unset(Unset::Destroy)
+        .build()
+        .unwrap();
     let app = app(mw).await;
     let cookie = set_cookie(&get(&app, "/count", None).await).unwrap();
     let res = get(&app, "/unset", Some(&pair(&cookie))).await;
-    assert_eq!(set_cookie(&res).map(|c| pair(&c)).as_deref(), Some("connect.sid="));
+    assert_eq!(
+        set_cookie(&res).map(|c| pair(&c)).as_deref(),
+        Some("connect.sid=")
+    );
     assert!(store.get(&sid(&cookie)).await.unwrap().is_none());
 }
 
 #[actix_rt::test]
 async fn an_explicit_save_is_not_repeated_at_the_end() {
     let store = Recorder::default();
-    let app = app(SessionMiddleware::builder(store.clone(), SECRET).build().unwrap()).await;
+    let app = app(SessionMiddleware::builder(store.clone(), SECRET)
+        .build()
+        .unwrap())
+    .await;
     let res = get(&app, "/save", None).await;
     let cookie = set_cookie(&res).expect("modified new session");
     let id = sid(&cookie);
     assert_eq!(store.calls(), [format!("set {id}")], "saved once");
-    assert_eq!(store.inner.get(&id).await.unwrap().unwrap().data["saved"], true);
+    assert_eq!(
+        store.inner.get(&id).await.unwrap().unwrap().data["saved"],
+        true
+    );
 }
 
 #[actix_rt::test]
@@ -104,8 +141,13 @@ async fn reload_brings_in_what_another_request_stored() {
         s.reload().await.unwrap();
         HttpResponse::Ok().body(s.get::<u64>("n").unwrap().unwrap().to_string())
     };
-    let mw = SessionMiddleware::builder(store.clone(), SECRET).build().unwrap();
-    let app = App::new().wrap(mw).app_data(web::Data::new(store.clone())).route("/", web::get().to(handler));
+    let mw = SessionMiddleware::builder(store.clone(), SECRET)
+        .build()
+        .unwrap();
+    let app = App::new()
+        .wrap(mw)
+        .app_data(web::Data::new(store.clone()))
+        .route("/", web::get().to(handler));
     let app = test::init_service(app).await;
     let res = test::call_service(&app, test::TestRequest::get().uri("/").to_request()).await;
     assert_eq!(body(res).await, "5");
@@ -113,7 +155,10 @@ async fn reload_brings_in_what_another_request_stored() {
 
 #[actix_rt::test]
 async fn reload_of_a_session_that_is_gone_is_an_error() {
-    let app = app(SessionMiddleware::builder(MemoryStore::new(), SECRET).build().unwrap()).await;
+    let app = app(SessionMiddleware::builder(MemoryStore::new(), SECRET)
+        .build()
+        .unwrap())
+    .await;
     let res = get(&app, "/reload", None).await;
     assert_eq!(res.status(), 500);
     assert_eq!(body(res).await, "");
@@ -127,7 +172,10 @@ async fn data_methods_behave_like_a_map() {
         s.insert("b", vec!["x", "y"]).unwrap();
         assert!(s.contains_key("a"));
         assert_eq!(s.get::<Vec<String>>("b").unwrap().unwrap(), ["x", "y"]);
-        assert!(s.get::<u8>("b").is_err(), "a type mismatch is an error, not a panic");
+        assert!(
+            s.get::<u8>("b").is_err(),
+            "a type mismatch is an error, not a panic"
+        );
         assert_eq!(s.remove("a"), Some(serde_json::json!(1)));
         assert_eq!(s.remove("a"), None);
         assert_eq!(s.entries().len(), 1);
@@ -139,18 +187,25 @@ async fn data_methods_behave_like_a_map() {
         HttpResponse::Ok().finish()
     };
     let store = MemoryStore::new();
-    let mw = SessionMiddleware::builder(store.clone(), SECRET).build().unwrap();
+    let mw = SessionMiddleware::builder(store.clone(), SECRET)
+        .build()
+        .unwrap();
     let app = test::init_service(App::new().wrap(mw).route("/", web::get().to(handler))).await;
     let res = test::call_service(&app, test::TestRequest::get().uri("/").to_request()).await;
     let cookie = set_cookie(&res).unwrap();
     let stored = store.get(&sid(&cookie)).await.unwrap().unwrap();
-    assert_eq!(serde_json::Value::Object(stored.data), serde_json::json!({"kept": true}));
+    assert_eq!(
+        serde_json::Value::Object(stored.data),
+        serde_json::json!({"kept": true})
+    );
 }
 
 #[actix_rt::test]
 async fn inserting_the_reserved_key_is_a_500() {
     let handler = |s: Session| async move { s.insert("cookie", 1).map(|()| "no") };
-    let mw = SessionMiddleware::builder(MemoryStore::new(), SECRET).build().unwrap();
+    let mw = SessionMiddleware::builder(MemoryStore::new(), SECRET)
+        .build()
+        .unwrap();
     let app = test::init_service(App::new().wrap(mw).route("/", web::get().to(handler))).await;
     let res = test::call_service(&app, test::TestRequest::get().uri("/").to_request()).await;
     assert_eq!(res.status(), 500);
@@ -162,13 +217,18 @@ async fn clones_are_one_session_and_session_ext_reaches_it() {
         let clone = s.clone();
         clone.insert("via", "clone").unwrap();
         let from_req = req.get_session();
-        assert_eq!(from_req.get::<String>("via").unwrap().as_deref(), Some("clone"));
+        assert_eq!(
+            from_req.get::<String>("via").unwrap().as_deref(),
+            Some("clone")
+        );
         from_req.insert("also", 1).unwrap();
         assert!(s.contains_key("also"));
         HttpResponse::Ok().body(s.id())
     };
     let store = MemoryStore::new();
-    let mw = SessionMiddleware::builder(store.clone(), SECRET).build().unwrap();
+    let mw = SessionMiddleware::builder(store.clone(), SECRET)
+        .build()
+        .unwrap();
     let app = test::init_service(App::new().wrap(mw).route("/", web::get().to(handler))).await;
     let res = test::call_service(&app, test::TestRequest::get().uri("/").to_request()).await;
     let id = body(res).await;
@@ -184,7 +244,10 @@ async fn session_ext_on_an_unwrapped_request_reports_not_wrapped() {
     };
     let app = test::init_service(App::new().route("/", web::get().to(handler))).await;
     let res = test::call_service(&app, test::TestRequest::get().uri("/").to_request()).await;
-    assert_eq!(body(res).await, "the session middleware did not handle this request");
+    assert_eq!(
+        body(res).await,
+        "the session middleware did not handle this request"
+    );
 }
 
 #[actix_rt::test]
@@ -198,7 +261,9 @@ async fn insert_after_destroy_is_refused_until_regenerate() {
         HttpResponse::Ok().body(s.id())
     };
     let store = MemoryStore::new();
-    let mw = SessionMiddleware::builder(store.clone(), SECRET).build().unwrap();
+    let mw = SessionMiddleware::builder(store.clone(), SECRET)
+        .build()
+        .unwrap();
     let app = test::init_service(App::new().wrap(mw).route("/", web::get().to(handler))).await;
     let res = test::call_service(&app, test::TestRequest::get().uri("/").to_request()).await;
     assert!(set_cookie(&res).is_some());

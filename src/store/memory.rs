@@ -53,7 +53,9 @@ pub struct MemoryStore {
 
 impl std::fmt::Debug for MemoryStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MemoryStore").field("entries", &self.entry_count()).finish()
+        f.debug_struct("MemoryStore")
+            .field("entries", &self.entry_count())
+            .finish()
     }
 }
 
@@ -96,7 +98,9 @@ impl MemoryStoreBuilder {
             sweep_interval: self.sweep_interval,
             sweeping: AtomicBool::new(false),
         };
-        MemoryStore { inner: Arc::new(inner) }
+        MemoryStore {
+            inner: Arc::new(inner),
+        }
     }
 }
 
@@ -108,7 +112,10 @@ impl MemoryStore {
 
     /// A builder for the sweep interval and default TTL.
     pub fn builder() -> MemoryStoreBuilder {
-        MemoryStoreBuilder { sweep_interval: Some(Duration::from_secs(60)), default_ttl: DAY }
+        MemoryStoreBuilder {
+            sweep_interval: Some(Duration::from_secs(60)),
+            default_ttl: DAY,
+        }
     }
 
     /// Entries held right now, including expired ones not yet evicted (what the memory
@@ -128,16 +135,22 @@ impl MemoryStore {
     }
 
     fn expiry_of(&self, rec: &SessionRecord, now: i64) -> i64 {
-        rec.cookie.expires_unix_ms().unwrap_or_else(|| now.saturating_add(self.inner.default_ttl_ms))
+        rec.cookie
+            .expires_unix_ms()
+            .unwrap_or_else(|| now.saturating_add(self.inner.default_ttl_ms))
     }
 
     /// Starts the eviction task once, from inside a Tokio runtime.
     fn ensure_sweeper(&self) {
-        let Some(every) = self.inner.sweep_interval else { return };
+        let Some(every) = self.inner.sweep_interval else {
+            return;
+        };
         if self.inner.sweeping.load(Ordering::Relaxed) {
             return;
         }
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
         if self.inner.sweeping.swap(true, Ordering::AcqRel) {
             return;
         }
@@ -147,7 +160,9 @@ impl MemoryStore {
     fn get_now(&self, sid: &str) -> Result<Option<SessionRecord>, StoreError> {
         let now = now_ms();
         let shard = self.shard(sid);
-        let found = read(shard).get(sid).map(|e| (e.expires_ms > now).then(|| SessionRecord::from_json(e.json.as_bytes())));
+        let found = read(shard)
+            .get(sid)
+            .map(|e| (e.expires_ms > now).then(|| SessionRecord::from_json(e.json.as_bytes())));
         match found {
             None => Ok(None),
             Some(None) => {
@@ -159,13 +174,19 @@ impl MemoryStore {
     }
 
     fn set_now(&self, sid: &str, rec: &SessionRecord) {
-        let entry = Entry { json: rec.to_json().into_boxed_str(), expires_ms: self.expiry_of(rec, now_ms()) };
+        let entry = Entry {
+            json: rec.to_json().into_boxed_str(),
+            expires_ms: self.expiry_of(rec, now_ms()),
+        };
         write(self.shard(sid)).insert(sid.into(), entry);
     }
 
     fn touch_now(&self, sid: &str, rec: &SessionRecord) {
         let now = now_ms();
-        if let Some(entry) = write(self.shard(sid)).get_mut(sid).filter(|e| e.expires_ms > now) {
+        if let Some(entry) = write(self.shard(sid))
+            .get_mut(sid)
+            .filter(|e| e.expires_ms > now)
+        {
             entry.expires_ms = self.expiry_of(rec, now);
         }
     }
@@ -175,7 +196,8 @@ impl MemoryStore {
         let mut out = HashMap::new();
         for shard in self.inner.shards.iter() {
             for (sid, e) in read(shard).iter().filter(|(_, e)| e.expires_ms > now) {
-                let rec = SessionRecord::from_json(e.json.as_bytes()).map_err(StoreError::Serialization)?;
+                let rec = SessionRecord::from_json(e.json.as_bytes())
+                    .map_err(StoreError::Serialization)?;
                 out.insert(sid.to_string(), rec);
             }
         }
@@ -221,11 +243,15 @@ async fn sweep(store: Weak<Inner>, every: Duration) {
 /// A poisoned lock only means another thread panicked mid-operation; every operation
 /// leaves the map consistent, so the data is still good.
 fn read(shard: &Shard) -> std::sync::RwLockReadGuard<'_, HashMap<Box<str>, Entry>> {
-    shard.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+    shard
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn write(shard: &Shard) -> std::sync::RwLockWriteGuard<'_, HashMap<Box<str>, Entry>> {
-    shard.write().unwrap_or_else(std::sync::PoisonError::into_inner)
+    shard
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl SessionStore for MemoryStore {

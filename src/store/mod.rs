@@ -59,10 +59,15 @@ mod postgres;
 #[cfg(feature = "redis")]
 mod redis;
 
+/// The PostgreSQL driver [`PostgresStore`] is built on, re-exported so that your pool
+/// comes from the same `sqlx` version.
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use ::sqlx;
 pub use memory::{MemoryStore, MemoryStoreBuilder};
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
-pub use postgres::{PostgresStore, PostgresStoreBuilder};
+pub use postgres::{PostgresConfigError, PostgresStore, PostgresStoreBuilder};
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use redis::{RedisStore, RedisStoreBuilder};
@@ -114,6 +119,8 @@ fn unsupported<'a, T: Send + 'a>(op: &'static str) -> StoreFuture<'a, T> {
 }
 
 /// Where sessions live. See the [module docs](self) for which methods are required.
+// `len` mirrors express-session's `length`; an `is_empty` would be one more round trip.
+#[allow(clippy::len_without_is_empty)]
 pub trait SessionStore: Send + Sync + 'static {
     /// Required. The record stored under `sid`, or `None` when there is none or it
     /// expired. A record that does not parse is [`StoreError::Serialization`].

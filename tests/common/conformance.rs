@@ -9,7 +9,10 @@ use serde_json::{json, Value};
 
 /// A record whose cookie expires `expires_in_ms` from now (`None`: a browser-session cookie).
 pub fn record(expires_in_ms: Option<i64>, data: Value) -> SessionRecord {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock after 1970").as_millis() as i64;
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_millis() as i64;
     let expires = expires_in_ms.map(|ms| {
         let d = UNIX_EPOCH + Duration::from_millis((now + ms) as u64);
         iso(d)
@@ -25,12 +28,21 @@ pub fn record(expires_in_ms: Option<i64>, data: Value) -> SessionRecord {
 
 /// ISO 8601 with milliseconds, via the crate's own record serialization.
 fn iso(at: SystemTime) -> String {
-    let ms = at.duration_since(UNIX_EPOCH).expect("after 1970").as_millis();
+    let ms = at
+        .duration_since(UNIX_EPOCH)
+        .expect("after 1970")
+        .as_millis();
     let secs = (ms / 1000) as i64;
     let days = secs.div_euclid(86_400);
     let (y, m, d) = civil(days);
     let s = secs.rem_euclid(86_400);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z", s / 3600, s / 60 % 60, s % 60, ms % 1000)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        s / 3600,
+        s / 60 % 60,
+        s % 60,
+        ms % 1000
+    )
 }
 
 fn civil(z: i64) -> (i64, i64, i64) {
@@ -59,27 +71,44 @@ pub async fn conformance<S: SessionStore>(store: S) {
     touch_extends_life_without_rewriting_data(&store).await;
     expired_sessions_are_invisible(&store).await;
     store.clear().await.expect("clear");
-    assert_eq!(store.len().await.expect("len"), 0, "the suite leaves the store empty");
+    assert_eq!(
+        store.len().await.expect("len"),
+        0,
+        "the suite leaves the store empty"
+    );
 }
 
 async fn unknown_ids_are_absent(store: &impl SessionStore) {
     assert!(store.get("no-such-id").await.expect("get").is_none());
-    store.destroy("no-such-id").await.expect("destroying an unknown id is fine");
+    store
+        .destroy("no-such-id")
+        .await
+        .expect("destroying an unknown id is fine");
     assert_eq!(store.len().await.expect("len"), 0, "the store starts empty");
 }
 
 async fn set_then_get_returns_the_same_record(store: &impl SessionStore) {
-    let rec = record(HOUR, json!({"user": "ada", "n": 1, "nested": {"cookie": [1, 2.5, null, true]}}));
+    let rec = record(
+        HOUR,
+        json!({"user": "ada", "n": 1, "nested": {"cookie": [1, 2.5, null, true]}}),
+    );
     store.set("s1", &rec).await.expect("set");
     assert_eq!(store.get("s1").await.expect("get"), Some(rec));
     let browser_session = record(None, json!({"n": 2}));
     store.set("s2", &browser_session).await.expect("set");
-    assert_eq!(store.get("s2").await.expect("get"), Some(browser_session), "no expiry is kept");
+    assert_eq!(
+        store.get("s2").await.expect("get"),
+        Some(browser_session),
+        "no expiry is kept"
+    );
     store.clear().await.expect("clear");
 }
 
 async fn set_overwrites(store: &impl SessionStore) {
-    store.set("s1", &record(HOUR, json!({"n": 1}))).await.expect("set");
+    store
+        .set("s1", &record(HOUR, json!({"n": 1})))
+        .await
+        .expect("set");
     let newer = record(HOUR, json!({"n": 2}));
     store.set("s1", &newer).await.expect("set");
     assert_eq!(store.get("s1").await.expect("get"), Some(newer));
@@ -88,17 +117,29 @@ async fn set_overwrites(store: &impl SessionStore) {
 }
 
 async fn destroy_removes(store: &impl SessionStore) {
-    store.set("s1", &record(HOUR, json!({"n": 1}))).await.expect("set");
-    store.set("s2", &record(HOUR, json!({"n": 2}))).await.expect("set");
+    store
+        .set("s1", &record(HOUR, json!({"n": 1})))
+        .await
+        .expect("set");
+    store
+        .set("s2", &record(HOUR, json!({"n": 2})))
+        .await
+        .expect("set");
     store.destroy("s1").await.expect("destroy");
     assert!(store.get("s1").await.expect("get").is_none());
-    assert!(store.get("s2").await.expect("get").is_some(), "other sessions stay");
+    assert!(
+        store.get("s2").await.expect("get").is_some(),
+        "other sessions stay"
+    );
     store.clear().await.expect("clear");
 }
 
 async fn big_and_unicode_payloads_survive(store: &impl SessionStore) {
     let big = "x".repeat(1 << 20);
-    let rec = record(HOUR, json!({"big": big, "ключ": "値 🍪 \u{0000} \"quoted\" \\", "emoji🔑": [1e300, -0.5]}));
+    let rec = record(
+        HOUR,
+        json!({"big": big, "ключ": "値 🍪 \u{0000} \"quoted\" \\", "emoji🔑": [1e300, -0.5]}),
+    );
     store.set("big-ünï", &rec).await.expect("set");
     assert_eq!(store.get("big-ünï").await.expect("get"), Some(rec));
     store.clear().await.expect("clear");
@@ -106,7 +147,10 @@ async fn big_and_unicode_payloads_survive(store: &impl SessionStore) {
 
 async fn all_len_and_clear_see_every_session(store: &impl SessionStore) {
     for i in 0..5 {
-        store.set(&format!("id{i}"), &record(HOUR, json!({"i": i}))).await.expect("set");
+        store
+            .set(&format!("id{i}"), &record(HOUR, json!({"i": i})))
+            .await
+            .expect("set");
     }
     assert_eq!(store.len().await.expect("len"), 5);
     let all = store.all().await.expect("all");
@@ -121,36 +165,74 @@ async fn concurrent_writers_all_land(store: &impl SessionStore) {
     let writes = (0..32).map(|i| async move {
         let own = record(HOUR, json!({"i": i}));
         store.set(&format!("c{i}"), &own).await.expect("set");
-        store.set("shared", &record(HOUR, json!({"writer": i}))).await.expect("set");
+        store
+            .set("shared", &record(HOUR, json!({"writer": i})))
+            .await
+            .expect("set");
     });
     futures_util::future::join_all(writes).await;
     assert_eq!(store.len().await.expect("len"), 33);
     let shared = store.get("shared").await.expect("get").expect("present");
     let writer = shared.data["writer"].as_i64().expect("a number");
-    assert!((0..32).contains(&writer), "the last writer wins whole: {writer}");
+    assert!(
+        (0..32).contains(&writer),
+        "the last writer wins whole: {writer}"
+    );
     store.clear().await.expect("clear");
 }
 
 async fn touch_extends_life_without_rewriting_data(store: &impl SessionStore) {
-    store.set("t", &record(Some(1_500), json!({"v": "stored"}))).await.expect("set");
-    store.touch("t", &record(HOUR, json!({"v": "in the request"}))).await.expect("touch");
+    store
+        .set("t", &record(Some(1_500), json!({"v": "stored"})))
+        .await
+        .expect("set");
+    store
+        .touch("t", &record(HOUR, json!({"v": "in the request"})))
+        .await
+        .expect("touch");
     tokio::time::sleep(Duration::from_millis(2_600)).await;
-    let rec = store.get("t").await.expect("get").expect("touch kept the session alive");
+    let rec = store
+        .get("t")
+        .await
+        .expect("get")
+        .expect("touch kept the session alive");
     assert_eq!(rec.data["v"], "stored", "touch does not rewrite the data");
-    store.touch("never-set", &record(HOUR, json!({}))).await.expect("touching an unknown id");
-    assert!(store.get("never-set").await.expect("get").is_none(), "touch does not create");
+    store
+        .touch("never-set", &record(HOUR, json!({})))
+        .await
+        .expect("touching an unknown id");
+    assert!(
+        store.get("never-set").await.expect("get").is_none(),
+        "touch does not create"
+    );
     store.clear().await.expect("clear");
 }
 
 async fn expired_sessions_are_invisible(store: &impl SessionStore) {
-    store.set("past", &record(Some(-1_000), json!({"n": 1}))).await.expect("set");
+    store
+        .set("past", &record(Some(-1_000), json!({"n": 1})))
+        .await
+        .expect("set");
     assert!(store.get("past").await.expect("get").is_none());
-    store.set("soon", &record(Some(1_000), json!({"n": 1}))).await.expect("set");
-    store.set("later", &record(HOUR, json!({"n": 2}))).await.expect("set");
+    store
+        .set("soon", &record(Some(1_000), json!({"n": 1})))
+        .await
+        .expect("set");
+    store
+        .set("later", &record(HOUR, json!({"n": 2})))
+        .await
+        .expect("set");
     assert!(store.get("soon").await.expect("get").is_some());
     tokio::time::sleep(Duration::from_millis(2_100)).await;
-    assert!(store.get("soon").await.expect("get").is_none(), "expired after its cookie");
-    assert_eq!(store.len().await.expect("len"), 1, "len counts live sessions only");
+    assert!(
+        store.get("soon").await.expect("get").is_none(),
+        "expired after its cookie"
+    );
+    assert_eq!(
+        store.len().await.expect("len"),
+        1,
+        "len counts live sessions only"
+    );
     assert!(store.all().await.expect("all").contains_key("later"));
     store.clear().await.expect("clear");
 }

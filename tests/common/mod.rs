@@ -45,9 +45,13 @@ async fn read(session: Session) -> actix_web::Result<String> {
     Ok(session.get::<u64>("n")?.unwrap_or(0).to_string())
 }
 
-async fn set(session: Session, path: web::Path<(String, String)>) -> actix_web::Result<&'static str> {
+async fn set(
+    session: Session,
+    path: web::Path<(String, String)>,
+) -> actix_web::Result<&'static str> {
     let (key, value) = path.into_inner();
-    let value: serde_json::Value = serde_json::from_str(&value).unwrap_or(serde_json::Value::String(value));
+    let value: serde_json::Value =
+        serde_json::from_str(&value).unwrap_or(serde_json::Value::String(value));
     session.insert(key, value)?;
     Ok("ok")
 }
@@ -130,13 +134,24 @@ pub fn set_cookie<B>(res: &ServiceResponse<B>) -> Option<String> {
 
 /// `name=value` of a `Set-Cookie` value, ready for a `Cookie` header.
 pub fn pair(set_cookie: &str) -> String {
-    set_cookie.split(';').next().expect("a name=value pair").to_owned()
+    set_cookie
+        .split(';')
+        .next()
+        .expect("a name=value pair")
+        .to_owned()
 }
 
 /// The session ID inside a `connect.sid=s%3A<id>.<sig>` cookie.
 pub fn sid(set_cookie: &str) -> String {
-    let value = pair(set_cookie).split_once('=').expect("name=value").1.replace("%3A", ":");
-    let value = value.replace("%2B", "+").replace("%2F", "/").replace("%3D", "=");
+    let value = pair(set_cookie)
+        .split_once('=')
+        .expect("name=value")
+        .1
+        .replace("%3A", ":");
+    let value = value
+        .replace("%2B", "+")
+        .replace("%2F", "/")
+        .replace("%3D", "=");
     let signed = value.strip_prefix("s:").expect("signed");
     signed.rsplit_once('.').expect("a signature").0.to_owned()
 }
@@ -221,7 +236,10 @@ impl Flaky {
         self.failing.store(on, Ordering::SeqCst);
     }
 
-    fn check<'a, T: Send + 'a>(&self, op: impl FnOnce() -> StoreFuture<'a, T>) -> StoreFuture<'a, T> {
+    fn check<'a, T: Send + 'a>(
+        &self,
+        op: impl FnOnce() -> StoreFuture<'a, T>,
+    ) -> StoreFuture<'a, T> {
         if self.failing.load(Ordering::SeqCst) {
             Box::pin(async { Err(StoreError::backend(Outage)) })
         } else {
