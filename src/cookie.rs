@@ -308,6 +308,21 @@ impl SessionCookie {
         self.partitioned == Some(true)
     }
 
+    /// An allocation-free stand-in, for while a session's real cookie is moved out.
+    pub(crate) fn placeholder() -> Self {
+        SessionCookie {
+            original_max_age: None,
+            partitioned: None,
+            priority: None,
+            expires: None,
+            secure: None,
+            http_only: true,
+            domain: None,
+            path: String::new(),
+            same_site: None,
+        }
+    }
+
     /// Whether the cookie outlives the browser session (it has an expiry).
     pub(crate) fn is_persistent(&self) -> bool {
         self.expires.is_some()

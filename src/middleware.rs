@@ -151,16 +151,20 @@ async fn finish<B>(
     state: &RefCell<State>,
     res: ServiceResponse<B>,
 ) -> ServiceResponse<EitherBody<B>> {
-    let (outcome, id, record) = prepare(&ctx.config, &mut state.borrow_mut());
-    if let Err(e) = apply(ctx, outcome, &id, &record).await {
-        let req = res.into_parts().0;
-        return failure(
-            ServiceResponse::new(req, HttpResponse::InternalServerError().finish()),
-            &e.into(),
-        );
+    let (outcome, header) = prepare(&ctx.config, &mut state.borrow_mut());
+    if outcome.destroy || outcome.save || outcome.touch {
+        // Moved out for the store call rather than copied, and put back afterwards.
+        let (id, record) = state.borrow_mut().take_record();
+        let result = apply(ctx, outcome, &id, &record).await;
+        state.borrow_mut().put_back(id, record);
+        if let Err(e) = result {
+            let res = ServiceResponse::new(
+                res.into_parts().0,
+                HttpResponse::InternalServerError().finish(),
+            );
+            return failure(res, &e.into());
+        }
     }
-    let header = cookie_header(&ctx.config, &state.borrow(), outcome);
-    state.borrow_mut().record = record;
     let mut res = res.map_into_left_body();
     if let Some(value) = header {
         res.headers_mut().append(SET_COOKIE, value);
@@ -168,9 +172,8 @@ async fn finish<B>(
     res
 }
 
-/// Renews the expiry, gathers the facts and decides. The record is moved out for the
-/// store call (no copy of the data) and put back afterwards.
-fn prepare(config: &Config, st: &mut State) -> (Outcome, String, SessionRecord) {
+/// Renews the expiry, gathers the facts, decides, and renders the cookie if one is due.
+fn prepare(config: &Config, st: &mut State) -> (Outcome, Option<HeaderValue>) {
     if st.status == Status::Active {
         st.record.cookie.reset_expiry(now_ms());
     }
@@ -190,11 +193,7 @@ fn prepare(config: &Config, st: &mut State) -> (Outcome, String, SessionRecord) 
     if outcome.withheld {
         tracing::warn!("a Secure session cookie was not sent over a plain-HTTP connection");
     }
-    let record = SessionRecord {
-        cookie: st.record.cookie.clone(),
-        data: std::mem::take(&mut st.record.data),
-    };
-    (outcome, st.id.clone(), record)
+    (outcome, cookie_header(config, st, outcome))
 }
 
 async fn apply(

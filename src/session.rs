@@ -178,6 +178,21 @@ impl State {
         }
     }
 
+    /// Moves the ID and record out (for the end-of-request store call).
+    pub(crate) fn take_record(&mut self) -> (String, SessionRecord) {
+        let empty = SessionRecord::new(SessionCookie::placeholder());
+        (
+            std::mem::take(&mut self.id),
+            std::mem::replace(&mut self.record, empty),
+        )
+    }
+
+    /// Puts back what [`take_record`](Self::take_record) moved out.
+    pub(crate) fn put_back(&mut self, id: String, record: SessionRecord) {
+        self.id = id;
+        self.record = record;
+    }
+
     /// A fresh session under a new ID, with the current cookie options.
     fn regenerate_as(&mut self, id: String) {
         let cookie = self

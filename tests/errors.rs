@@ -25,14 +25,21 @@ impl Write for Logs {
 }
 
 impl Logs {
-    fn capture() -> (Self, tracing::subscriber::DefaultGuard) {
-        let logs = Logs::default();
-        let writer = logs.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(move || writer.clone())
-            .with_ansi(false)
-            .finish();
-        (logs, tracing::subscriber::set_default(subscriber))
+    /// The process-wide log buffer. A global subscriber rather than a per-thread one:
+    /// tracing caches callsite interest across threads, so thread-local subscribers
+    /// miss events when tests run in parallel.
+    fn capture() -> &'static Logs {
+        static LOGS: std::sync::OnceLock<Logs> = std::sync::OnceLock::new();
+        LOGS.get_or_init(|| {
+            let logs = Logs::default();
+            let writer = logs.clone();
+            let subscriber = tracing_subscriber::fmt()
+                .with_writer(move || writer.clone())
+                .with_ansi(false)
+                .finish();
+            tracing::subscriber::set_global_default(subscriber).expect("the only subscriber");
+            logs
+        })
     }
 
     fn text(&self) -> String {
@@ -42,7 +49,7 @@ impl Logs {
 
 #[actix_rt::test]
 async fn a_store_outage_is_an_empty_500_with_a_log_line_and_service_resumes() {
-    let (logs, _guard) = Logs::capture();
+    let logs = Logs::capture();
     let store = Flaky::default();
     let app = app(SessionMiddleware::builder(store.clone(), SECRET)
         .build()
@@ -88,7 +95,7 @@ async fn a_failed_touch_is_a_500_too() {
 
 #[actix_rt::test]
 async fn a_session_without_the_middleware_is_a_500_with_a_log_line() {
-    let (logs, _guard) = Logs::capture();
+    let logs = Logs::capture();
     let handler = |s: Session| async move { s.id() };
     let app = test::init_service(App::new().route("/", web::get().to(handler))).await;
     let res = test::call_service(&app, test::TestRequest::get().uri("/").to_request()).await;
