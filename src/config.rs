@@ -15,6 +15,9 @@ use crate::store::SessionStore;
 
 /// Longest session ID read from a cookie; anything longer is not one of ours.
 const MAX_ID_LEN: usize = 4096;
+/// Longest cookie value that can hold such an ID: `s:`, the ID and the signature, all
+/// percent-encoded. Longer values are rejected before any decoding or HMAC work.
+const MAX_COOKIE_LEN: usize = 3 * (2 + MAX_ID_LEN + 1 + 43);
 
 /// What to do with the stored session when the handler calls [`Session::unset`]
 /// (express-session's `unset` option, for `req.session = null`).
@@ -134,6 +137,9 @@ impl Config {
         let raw = headers
             .get_all(COOKIE)
             .find_map(|h| find_cookie(h.as_bytes(), &self.name))?;
+        if raw.len() > MAX_COOKIE_LEN {
+            return None;
+        }
         let raw = std::str::from_utf8(raw).ok()?;
         let value = decode_uri_component(raw);
         let id = self.keys.unsign(value.strip_prefix("s:")?)?;

@@ -39,17 +39,22 @@ pub(crate) struct Outcome {
 /// `shouldDestroy`), with the differences DESIGN.md lists.
 pub(crate) fn decide(rules: Rules, f: Facts) -> Outcome {
     match f.status {
-        Status::Destroyed => Outcome {
-            remove_cookie: f.had_cookie,
-            ..Outcome::default()
-        },
-        Status::Unset if rules.unset == Unset::Destroy => Outcome {
-            destroy: true,
-            remove_cookie: f.had_cookie,
-            ..Outcome::default()
-        },
+        Status::Destroyed => removal(f, false),
+        Status::Unset if rules.unset == Unset::Destroy => removal(f, true),
         Status::Unset => Outcome::default(),
         Status::Active => decide_active(rules, f),
+    }
+}
+
+/// Our difference from express-session: a destroyed session's cookie is cleared too
+/// (when the browser has one, and it may be written on this connection).
+fn removal(f: Facts, destroy: bool) -> Outcome {
+    let withheld = f.had_cookie && f.secure_cookie && !f.secure_connection;
+    Outcome {
+        destroy,
+        remove_cookie: f.had_cookie && !withheld,
+        withheld,
+        ..Outcome::default()
     }
 }
 

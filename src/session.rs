@@ -355,9 +355,12 @@ impl Session {
     }
 
     /// A snapshot of the session cookie: [`max_age`](SessionCookie::max_age) is the
-    /// time remaining.
-    pub fn cookie(&self) -> Option<SessionCookie> {
-        self.state().ok().map(|s| s.record.cookie.clone())
+    /// time remaining. (Default attributes if the request was not wrapped.)
+    pub fn cookie(&self) -> SessionCookie {
+        match self.state() {
+            Ok(st) => st.record.cookie.clone(),
+            Err(_) => crate::CookieOptions::default().new_cookie(false, now_ms()),
+        }
     }
 
     /// Gives the cookie a new lifetime from now (`None`: a browser-session cookie), as

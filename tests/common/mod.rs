@@ -89,7 +89,7 @@ async fn max_age(session: Session, secs: web::Path<u64>) -> &'static str {
 }
 
 async fn session_cookie(session: Session) -> HttpResponse {
-    let c = session.cookie().expect("wrapped");
+    let c = session.cookie();
     HttpResponse::Ok().json(serde_json::json!({
         "max_age": c.max_age().map(|d| d.as_secs()),
         "original_max_age": c.original_max_age().map(|d| d.as_secs()),
