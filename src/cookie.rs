@@ -4,9 +4,11 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
-use crate::encoding::{encode_uri_component, format_http, format_iso, parse_iso};
+use crate::encoding::{encode_uri_component, format_http};
+
+mod wire;
 
 /// When the `Secure` attribute is set on the session cookie.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -206,17 +208,21 @@ fn unix_ms(at: SystemTime) -> i64 {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionCookie {
-    #[serde(default, deserialize_with = "de_millis")]
+    #[serde(default, deserialize_with = "wire::de_millis")]
     original_max_age: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     partitioned: Option<bool>,
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        with = "priority_serde"
+        with = "wire::priority"
     )]
     priority: Option<Priority>,
-    #[serde(default, serialize_with = "ser_date", deserialize_with = "de_date")]
+    #[serde(
+        default,
+        serialize_with = "wire::ser_date",
+        deserialize_with = "wire::de_date"
+    )]
     expires: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     secure: Option<bool>,
@@ -229,7 +235,7 @@ pub struct SessionCookie {
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        with = "same_site_serde"
+        with = "wire::same_site"
     )]
     same_site: Option<SameSite>,
 }
@@ -400,89 +406,6 @@ pub(crate) fn find_cookie<'a>(header: &'a [u8], name: &str) -> Option<&'a [u8]> 
             .and_then(|v| v.strip_suffix(b"\""));
         Some(unquoted.unwrap_or(value))
     })
-}
-
-fn ser_date<S: Serializer>(ms: &Option<i64>, s: S) -> Result<S::Ok, S::Error> {
-    match ms {
-        Some(ms) => s.serialize_str(&format_iso(*ms)),
-        None => s.serialize_none(),
-    }
-}
-
-fn de_date<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
-    match Option::<std::borrow::Cow<'de, str>>::deserialize(d)? {
-        None => Ok(None),
-        Some(text) => parse_iso(&text)
-            .map(Some)
-            .ok_or_else(|| serde::de::Error::custom("cookie.expires is not an ISO 8601 date")),
-    }
-}
-
-fn de_millis<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
-    let n = Option::<f64>::deserialize(d)?;
-    Ok(n.filter(|n| n.is_finite()).map(|n| n.round() as i64))
-}
-
-mod same_site_serde {
-    use super::*;
-
-    pub(super) fn serialize<S: Serializer>(v: &Option<SameSite>, s: S) -> Result<S::Ok, S::Error> {
-        let text = match v {
-            Some(SameSite::Strict) => "strict",
-            Some(SameSite::Lax) => "lax",
-            Some(SameSite::None) => "none",
-            None => return s.serialize_none(),
-        };
-        s.serialize_str(text)
-    }
-
-    /// Node accepts `true` (strict), `false` (no attribute) or a string in any case.
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
-        d: D,
-    ) -> Result<Option<SameSite>, D::Error> {
-        match Option::<serde_json::Value>::deserialize(d)? {
-            None | Some(serde_json::Value::Bool(false)) => Ok(None),
-            Some(serde_json::Value::Bool(true)) => Ok(Some(SameSite::Strict)),
-            Some(serde_json::Value::String(s)) => match s.to_ascii_lowercase().as_str() {
-                "strict" => Ok(Some(SameSite::Strict)),
-                "lax" => Ok(Some(SameSite::Lax)),
-                "none" => Ok(Some(SameSite::None)),
-                _ => Err(serde::de::Error::custom(
-                    "cookie.sameSite is not strict, lax or none",
-                )),
-            },
-            Some(_) => Err(serde::de::Error::custom(
-                "cookie.sameSite is not a string or boolean",
-            )),
-        }
-    }
-}
-
-mod priority_serde {
-    use super::*;
-
-    pub(super) fn serialize<S: Serializer>(v: &Option<Priority>, s: S) -> Result<S::Ok, S::Error> {
-        match v {
-            Some(p) => s.serialize_str(["low", "medium", "high"][*p as usize]),
-            None => s.serialize_none(),
-        }
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
-        d: D,
-    ) -> Result<Option<Priority>, D::Error> {
-        let Some(text) = Option::<String>::deserialize(d)? else {
-            return Ok(None);
-        };
-        match text.to_ascii_lowercase().as_str() {
-            "low" => Ok(Some(Priority::Low)),
-            "medium" => Ok(Some(Priority::Medium)),
-            "high" => Ok(Some(Priority::High)),
-            _ => Err(serde::de::Error::custom(
-                "cookie.priority is not low, medium or high",
-            )),
-        }
-    }
 }
 
 #[cfg(test)]
