@@ -268,3 +268,45 @@ async fn a_secure_session_is_never_sent_over_http_later() {
         2
     );
 }
+
+#[actix_rt::test]
+async fn an_absolute_expiry_becomes_the_session_s_lifetime() {
+    let at = std::time::SystemTime::now() + Duration::from_secs(120);
+    let app = app(with(CookieOptions::default().expires(at))).await;
+    let cookie = set_cookie(&get(&app, "/count", None).await).unwrap();
+    assert!(attr(&cookie, "Expires").is_some());
+    let res = get(&app, "/session-cookie", Some(&pair(&cookie))).await;
+    let json: serde_json::Value = serde_json::from_str(&common::body(res).await).unwrap();
+    let lifetime = json["original_max_age"].as_u64().unwrap();
+    assert!(
+        (118..=120).contains(&lifetime),
+        "time left at creation: {lifetime}"
+    );
+}
+
+#[actix_rt::test]
+async fn http_only_can_be_turned_off() {
+    let app = app(with(CookieOptions::default().http_only(false))).await;
+    let cookie = set_cookie(&get(&app, "/count", None).await).unwrap();
+    assert!(attr(&cookie, "HttpOnly").is_none(), "{cookie}");
+}
+
+#[actix_rt::test]
+async fn secure_never_is_plain_even_on_tls() {
+    let app = tls_app(with(CookieOptions::default().secure(Secure::Never))).await;
+    let cookie = set_cookie(&get(&app, "/count", None).await).unwrap();
+    assert!(attr(&cookie, "Secure").is_none(), "{cookie}");
+}
+
+#[actix_rt::test]
+async fn same_site_none_with_secure_renders() {
+    let options = CookieOptions::default()
+        .same_site(SameSite::None)
+        .secure(Secure::Always);
+    let app = tls_app(with(options)).await;
+    let cookie = set_cookie(&get(&app, "/count", None).await).unwrap();
+    assert!(
+        cookie.ends_with("; HttpOnly; Secure; SameSite=None"),
+        "{cookie}"
+    );
+}

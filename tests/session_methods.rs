@@ -271,3 +271,25 @@ async fn insert_after_destroy_is_refused_until_regenerate() {
     assert_eq!(store.get(&id).await.unwrap().unwrap().data["fresh"], true);
     assert_eq!(store.len().await.unwrap(), 1);
 }
+
+#[actix_rt::test]
+async fn touch_resets_the_time_left_to_the_original_max_age() {
+    let handler = |s: Session| async move {
+        s.set_max_age(Some(std::time::Duration::from_secs(2)));
+        actix_rt::time::sleep(std::time::Duration::from_millis(1100)).await;
+        let before = s.cookie().max_age().unwrap();
+        s.touch();
+        let after = s.cookie().max_age().unwrap();
+        HttpResponse::Ok().body(format!(
+            "{} {}",
+            before.as_millis() < 1000,
+            after.as_millis() > 1900
+        ))
+    };
+    let mw = SessionMiddleware::builder(MemoryStore::new(), SECRET)
+        .build()
+        .unwrap();
+    let app = test::init_service(App::new().wrap(mw).route("/", web::get().to(handler))).await;
+    let res = test::call_service(&app, test::TestRequest::get().uri("/").to_request()).await;
+    assert_eq!(body(res).await, "true true");
+}
