@@ -191,3 +191,13 @@ fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
     listener.local_addr().expect("its address").port()
 }
+
+/// connect-pg-simple's rounding of a time for `to_timestamp`: whole seconds, up.
+pub fn ceil_s(ms: i64) -> f64 {
+    (ms as f64 / 1000.0).ceil()
+}
+
+pub fn now_ms() -> i64 {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    now.expect("after 1970").as_millis() as i64
+}

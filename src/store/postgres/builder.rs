@@ -1,0 +1,199 @@
+//! [`PostgresStoreBuilder`] and the [`PostgresConfigError`] its `build` returns.
+
+use std::fmt;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::postgres::PgPool;
+use tokio::sync::OnceCell;
+
+use super::sql::Sql;
+use super::{Inner, PostgresStore};
+
+/// A [`PostgresStore`] option that [`PostgresStoreBuilder::build`] rejected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PostgresConfigError {
+    /// `table_name` is not a plain identifier (`[A-Za-z_][A-Za-z0-9_]*`, at most 63 bytes).
+    InvalidTableName(String),
+    /// `schema` is not a plain identifier (`[A-Za-z_][A-Za-z0-9_]*`, at most 63 bytes).
+    InvalidSchemaName(String),
+}
+
+impl fmt::Display for PostgresConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (option, name) = match self {
+            PostgresConfigError::InvalidTableName(n) => ("table_name", n),
+            PostgresConfigError::InvalidSchemaName(n) => ("schema", n),
+        };
+        write!(
+            f,
+            "`{option}` must be a plain SQL identifier ([A-Za-z_][A-Za-z0-9_]*), got {name:?}"
+        )
+    }
+}
+
+impl std::error::Error for PostgresConfigError {}
+
+/// Configures a [`PostgresStore`]; from [`PostgresStore::builder`].
+#[derive(Debug, Clone)]
+#[must_use = "call .build() to get the store"]
+pub struct PostgresStoreBuilder {
+    pool: PgPool,
+    schema: Option<String>,
+    table_name: String,
+    create_table_if_missing: bool,
+    time_zone: String,
+    default_ttl: Duration,
+    disable_touch: bool,
+    prune_interval: Option<Duration>,
+}
+
+impl PostgresStoreBuilder {
+    pub(super) fn new(pool: PgPool) -> Self {
+        PostgresStoreBuilder {
+            pool,
+            schema: None,
+            table_name: "session".to_owned(),
+            create_table_if_missing: false,
+            time_zone: "UTC".to_owned(),
+            default_ttl: Duration::from_secs(86_400),
+            disable_touch: false,
+            prune_interval: Some(Duration::from_secs(15 * 60)),
+        }
+    }
+
+    /// The schema holding the table. Default none: the connection's `search_path`
+    /// decides, as in connect-pg-simple.
+    pub fn schema(mut self, schema: impl Into<String>) -> Self {
+        self.schema = Some(schema.into());
+        self
+    }
+
+    /// The table's name. Default `"session"`, connect-pg-simple's.
+    pub fn table_name(mut self, table: impl Into<String>) -> Self {
+        self.table_name = table.into();
+        self
+    }
+
+    /// Create the table and its index (connect-pg-simple's `table.sql`) before the first
+    /// query when they do not exist. Default `false`. The schema must already exist.
+    pub fn create_table_if_missing(mut self, create: bool) -> Self {
+        self.create_table_if_missing = create;
+        self
+    }
+
+    /// The time zone in which `expire` (a `timestamp` *without* time zone) holds
+    /// wall-clock times. Default `"UTC"`.
+    ///
+    /// connect-pg-simple writes and compares `expire` in its connection's `TimeZone`
+    /// setting (the server's `timezone` unless the database or role overrides it). When a
+    /// Node app shares the table and `SHOW TimeZone` on its connections is not `UTC`, set
+    /// the same zone here, or each app misjudges the other's expiries by the offset. An
+    /// unknown zone name makes every query fail.
+    ///
+    /// ```no_run
+    /// # fn f(pool: actix_express_session::store::sqlx::PgPool) {
+    /// use actix_express_session::store::PostgresStore;
+    /// let store = PostgresStore::builder(pool).time_zone("Europe/Berlin").build();
+    /// # }
+    /// ```
+    pub fn time_zone(mut self, zone: impl Into<String>) -> Self {
+        self.time_zone = zone.into();
+        self
+    }
+
+    /// How long a session whose cookie has no expiry (a browser-session cookie) is kept.
+    /// Default one day, connect-pg-simple's `ttl`.
+    pub fn default_ttl(mut self, ttl: Duration) -> Self {
+        self.default_ttl = ttl;
+        self
+    }
+
+    /// Make [`touch`](crate::store::SessionStore::touch) a no-op, so that unmodified sessions are
+    /// never written. Default `false`.
+    pub fn disable_touch(mut self, disable: bool) -> Self {
+        self.disable_touch = disable;
+        self
+    }
+
+    /// How often expired rows are deleted; each wait is randomized to 50–150 % of it,
+    /// as connect-pg-simple does. Default 15 minutes; `None` (or zero) turns the
+    /// background task off: call [`PostgresStore::prune_expired`] yourself then.
+    pub fn prune_interval(mut self, every: Option<Duration>) -> Self {
+        self.prune_interval = every.filter(|d| !d.is_zero());
+        self
+    }
+
+    /// The store.
+    ///
+    /// # Errors
+    /// When the table or schema name is not a plain identifier.
+    pub fn build(self) -> Result<PostgresStore, PostgresConfigError> {
+        let table = quoted(&self.table_name)
+            .ok_or_else(|| PostgresConfigError::InvalidTableName(self.table_name.clone()))?;
+        let qualified = match &self.schema {
+            None => table,
+            Some(s) => {
+                let schema =
+                    quoted(s).ok_or_else(|| PostgresConfigError::InvalidSchemaName(s.clone()))?;
+                format!("{schema}.{table}")
+            }
+        };
+        Ok(self.assemble(qualified))
+    }
+
+    /// The store on `qualified`, the quoted (and validated) table name.
+    pub(super) fn assemble(self, qualified: String) -> PostgresStore {
+        let inner = Inner {
+            sql: Sql::new(&qualified, &self.table_name),
+            table: qualified,
+            pool: self.pool,
+            time_zone: self.time_zone,
+            default_ttl_ms: i64::try_from(self.default_ttl.as_millis()).unwrap_or(i64::MAX),
+            disable_touch: self.disable_touch,
+            create_table: self.create_table_if_missing,
+            table_ready: OnceCell::new(),
+            prune_interval: self.prune_interval,
+            pruning: AtomicBool::new(false),
+        };
+        PostgresStore {
+            inner: Arc::new(inner),
+        }
+    }
+}
+
+/// The identifier, double-quoted, when it is `[A-Za-z_][A-Za-z0-9_]*` and fits
+/// PostgreSQL's 63-byte limit.
+fn quoted(name: &str) -> Option<String> {
+    let mut chars = name.chars();
+    let head = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+    let ok = head && chars.all(|c| c.is_ascii_alphanumeric() || c == '_') && name.len() <= 63;
+    ok.then(|| format!("\"{name}\""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_plain_identifiers_are_accepted_and_they_are_quoted() {
+        assert_eq!(quoted("session").as_deref(), Some("\"session\""));
+        assert_eq!(quoted("_Tbl9").as_deref(), Some("\"_Tbl9\""));
+        for bad in [
+            "",
+            "9a",
+            "a-b",
+            "a b",
+            "a\"b",
+            "a;drop",
+            "sé",
+            &"x".repeat(64),
+        ] {
+            assert_eq!(quoted(bad), None, "{bad}");
+        }
+    }
+}

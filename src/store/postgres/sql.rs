@@ -1,0 +1,199 @@
+//! The statements, built once per store, and the queries that run them.
+
+use std::collections::HashMap;
+
+use super::Inner;
+use crate::encoding::now_ms;
+use crate::record::SessionRecord;
+use crate::store::StoreError;
+
+/// Expired rows deleted per statement, so that pruning never holds long locks.
+pub(super) const PRUNE_BATCH: u64 = 1000;
+
+/// Every statement the store runs. In each one with a time, `$1` is the time zone of
+/// the `expire` column (a `timestamp` without time zone) and `$2` the current time.
+#[derive(Debug)]
+pub(super) struct Sql {
+    lock: String,
+    create_table: String,
+    create_index: String,
+    get: String,
+    set: String,
+    touch: String,
+    destroy: String,
+    all: String,
+    len: String,
+    clear: String,
+    prune: String,
+}
+
+impl Sql {
+    /// `t` is the quoted, possibly schema-qualified table; `table` the bare name.
+    pub(super) fn new(t: &str, table: &str) -> Self {
+        let at = |n: u8| format!("(to_timestamp(${n}) AT TIME ZONE $1)");
+        let (now, then) = (at(2), at(3));
+        Sql {
+            lock: "SELECT pg_advisory_xact_lock(hashtext($1))".to_owned(),
+            create_table: format!(
+                r#"CREATE TABLE IF NOT EXISTS {t} ("sid" varchar NOT NULL COLLATE "default", "sess" json NOT NULL, "expire" timestamp(6) NOT NULL, CONSTRAINT "{table}_pkey" PRIMARY KEY ("sid") NOT DEFERRABLE INITIALLY IMMEDIATE)"#
+            ),
+            create_index: format!(
+                r#"CREATE INDEX IF NOT EXISTS "IDX_{table}_expire" ON {t} ("expire")"#
+            ),
+            get: format!("SELECT sess::text FROM {t} WHERE expire >= {now} AND sid = $3"),
+            set: format!(
+                "INSERT INTO {t} (sess, expire, sid) VALUES ($3::json, {now}, $4) \
+                 ON CONFLICT (sid) DO UPDATE SET sess = EXCLUDED.sess, expire = EXCLUDED.expire"
+            ),
+            touch: format!("UPDATE {t} SET expire = {then} WHERE expire >= {now} AND sid = $4"),
+            destroy: format!("DELETE FROM {t} WHERE sid = $1"),
+            all: format!("SELECT sid, sess::text FROM {t} WHERE expire >= {now}"),
+            len: format!("SELECT count(*) FROM {t} WHERE expire >= {now}"),
+            clear: format!("DELETE FROM {t}"),
+            prune: format!(
+                "DELETE FROM {t} WHERE sid IN \
+                 (SELECT sid FROM {t} WHERE expire < {now} LIMIT {PRUNE_BATCH})"
+            ),
+        }
+    }
+}
+
+/// Milliseconds since the epoch rounded up to whole seconds, as connect-pg-simple
+/// rounds every time it gives `to_timestamp`.
+pub(super) fn ceil_s(ms: i64) -> f64 {
+    (ms.div_euclid(1000) + i64::from(ms.rem_euclid(1000) != 0)) as f64
+}
+
+fn parse(json: &str) -> Result<SessionRecord, StoreError> {
+    SessionRecord::from_json(json.as_bytes()).map_err(StoreError::Serialization)
+}
+
+impl Inner {
+    /// The `expire` of a record: its cookie's expiry, or now plus the default TTL.
+    fn expire_s(&self, rec: &SessionRecord, now: i64) -> f64 {
+        let expires = rec.cookie.expires_unix_ms();
+        ceil_s(expires.unwrap_or_else(|| now.saturating_add(self.default_ttl_ms)))
+    }
+
+    /// Runs `table.sql` under a transaction-scoped advisory lock, so that concurrent
+    /// stores (other processes included) never race on the catalog.
+    pub(super) async fn create_table(&self) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(StoreError::backend)?;
+        let lock = sqlx::query(&self.sql.lock).bind(&self.table);
+        lock.execute(&mut *tx).await.map_err(StoreError::backend)?;
+        for ddl in [&self.sql.create_table, &self.sql.create_index] {
+            sqlx::query(ddl)
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::backend)?;
+        }
+        tx.commit().await.map_err(StoreError::backend)
+    }
+
+    pub(super) async fn get(&self, sid: &str) -> Result<Option<SessionRecord>, StoreError> {
+        let q = sqlx::query_scalar::<_, String>(&self.sql.get).bind(&self.time_zone);
+        let q = q.bind(ceil_s(now_ms())).bind(sid);
+        let json = q
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(StoreError::backend)?;
+        json.as_deref().map(parse).transpose()
+    }
+
+    pub(super) async fn set(&self, sid: &str, rec: &SessionRecord) -> Result<(), StoreError> {
+        let q = sqlx::query(&self.sql.set).bind(&self.time_zone);
+        let q = q
+            .bind(self.expire_s(rec, now_ms()))
+            .bind(rec.to_json())
+            .bind(sid);
+        q.execute(&self.pool).await.map_err(StoreError::backend)?;
+        Ok(())
+    }
+
+    /// Moves `expire` of a live row only: `sess` (and its `cookie.expires`) stays as it
+    /// was, as in connect-pg-simple.
+    pub(super) async fn touch(&self, sid: &str, rec: &SessionRecord) -> Result<(), StoreError> {
+        let now = now_ms();
+        let q = sqlx::query(&self.sql.touch)
+            .bind(&self.time_zone)
+            .bind(ceil_s(now));
+        let q = q.bind(self.expire_s(rec, now)).bind(sid);
+        q.execute(&self.pool).await.map_err(StoreError::backend)?;
+        Ok(())
+    }
+
+    pub(super) async fn destroy(&self, sid: &str) -> Result<(), StoreError> {
+        let q = sqlx::query(&self.sql.destroy).bind(sid);
+        q.execute(&self.pool).await.map_err(StoreError::backend)?;
+        Ok(())
+    }
+
+    pub(super) async fn all(&self) -> Result<HashMap<String, SessionRecord>, StoreError> {
+        let q = sqlx::query_as::<_, (String, String)>(&self.sql.all).bind(&self.time_zone);
+        let q = q.bind(ceil_s(now_ms()));
+        let rows = q.fetch_all(&self.pool).await.map_err(StoreError::backend)?;
+        rows.into_iter()
+            .map(|(sid, json)| Ok((sid, parse(&json)?)))
+            .collect()
+    }
+
+    pub(super) async fn len(&self) -> Result<usize, StoreError> {
+        let q = sqlx::query_scalar::<_, i64>(&self.sql.len).bind(&self.time_zone);
+        let n = q.bind(ceil_s(now_ms())).fetch_one(&self.pool).await;
+        Ok(usize::try_from(n.map_err(StoreError::backend)?).unwrap_or(0))
+    }
+
+    /// Deletes every row, expired or not.
+    pub(super) async fn clear(&self) -> Result<(), StoreError> {
+        let q = sqlx::query(&self.sql.clear);
+        q.execute(&self.pool).await.map_err(StoreError::backend)?;
+        Ok(())
+    }
+
+    /// Deletes the rows expired by now, [`PRUNE_BATCH`] per statement; how many went.
+    pub(super) async fn prune(&self) -> Result<u64, StoreError> {
+        let now = ceil_s(now_ms());
+        let mut total = 0;
+        loop {
+            let q = sqlx::query(&self.sql.prune).bind(&self.time_zone).bind(now);
+            let n = q
+                .execute(&self.pool)
+                .await
+                .map_err(StoreError::backend)?
+                .rows_affected();
+            total += n;
+            if n < PRUNE_BATCH {
+                return Ok(total);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expiry_is_rounded_up_to_whole_seconds() {
+        assert_eq!(ceil_s(1_000), 1.0);
+        assert_eq!(ceil_s(1_001), 2.0);
+        assert_eq!(ceil_s(0), 0.0);
+        assert_eq!(ceil_s(-1), 0.0);
+        assert_eq!(ceil_s(-1_500), -1.0);
+    }
+
+    #[test]
+    fn statements_are_parameterized_and_quote_the_table() {
+        let sql = Sql::new(r#""s"."t""#, "t");
+        assert!(sql
+            .create_table
+            .contains(r#"CONSTRAINT "t_pkey" PRIMARY KEY ("sid")"#));
+        assert!(sql
+            .create_index
+            .starts_with(r#"CREATE INDEX IF NOT EXISTS "IDX_t_expire" ON "s"."t""#));
+        assert_eq!(
+            sql.get,
+            r#"SELECT sess::text FROM "s"."t" WHERE expire >= (to_timestamp($2) AT TIME ZONE $1) AND sid = $3"#
+        );
+    }
+}
