@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use crate::encoding::{encode_uri_component, format_http};
+use crate::encoding::{clamp_date, encode_uri_component, format_http};
 
 mod wire;
 
@@ -171,13 +171,13 @@ impl CookieOptions {
         let original_max_age = match self.lifetime {
             Lifetime::Session => None,
             Lifetime::MaxAge(d) => Some(duration_ms(d)),
-            Lifetime::Expires(at) => Some((unix_ms(at) - now_ms).max(0)),
+            Lifetime::Expires(at) => Some(unix_ms(at).saturating_sub(now_ms).max(0)),
         };
         SessionCookie {
             original_max_age,
             partitioned: self.partitioned.then_some(true),
             priority: self.priority,
-            expires: original_max_age.map(|ms| now_ms.saturating_add(ms)),
+            expires: original_max_age.map(|ms| clamp_date(now_ms.saturating_add(ms))),
             secure: match self.secure {
                 Secure::Always => Some(true),
                 Secure::Never => None,
@@ -334,9 +334,12 @@ impl SessionCookie {
         self.expires.is_some()
     }
 
-    /// express-session's `touch()`/`resetMaxAge()`: expires = now + originalMaxAge.
+    /// express-session's `touch()`/`resetMaxAge()`: expires = now + originalMaxAge, kept
+    /// within a JavaScript `Date`'s range so that the stored record reads back.
     pub(crate) fn reset_expiry(&mut self, now_ms: i64) {
-        self.expires = self.original_max_age.map(|ms| now_ms.saturating_add(ms));
+        self.expires = self
+            .original_max_age
+            .map(|ms| clamp_date(now_ms.saturating_add(ms)));
     }
 
     /// express-session's `cookie.maxAge = ms` (or `null`): sets both the lifetime and the
@@ -500,5 +503,29 @@ mod tests {
             (cookie.expires_unix_ms(), cookie.original_max_age()),
             (None, None)
         );
+    }
+
+    /// Regression (found by fuzzing): `set_max_age(Duration::MAX)` stored an expiry in
+    /// the year 292278994 that no record parser reads back, so the session was lost on
+    /// the next request.
+    #[test]
+    fn a_huge_max_age_still_stores_a_readable_expiry() {
+        let huge = [Duration::MAX, Duration::from_millis(i64::MAX as u64)];
+        for max_age in huge {
+            let mut cookie = CookieOptions::default()
+                .max_age(max_age)
+                .new_cookie(false, NOW);
+            assert_eq!(cookie.expires_unix_ms(), Some(crate::encoding::MAX_DATE_MS));
+            cookie.set_max_age(Some(max_age), NOW);
+            cookie.reset_expiry(NOW);
+            let json = serde_json::to_string(&cookie).expect("serializes");
+            let back: SessionCookie = serde_json::from_str(&json).expect("reads back");
+            assert_eq!(back, cookie, "{json}");
+        }
+        let long_ago = UNIX_EPOCH.checked_sub(Duration::from_secs(i64::MAX as u64 / 2));
+        if let Some(at) = long_ago {
+            let cookie = CookieOptions::default().expires(at).new_cookie(false, NOW);
+            assert_eq!(cookie.original_max_age(), Some(Duration::ZERO));
+        }
     }
 }

@@ -145,13 +145,28 @@ fn split(ms: i64) -> Parts {
     }
 }
 
-/// `2026-11-23T19:25:00.852Z`, as JavaScript's `Date#toISOString`.
+/// The range of a JavaScript `Date`: 100,000,000 days either side of the epoch.
+pub(crate) const MAX_DATE_MS: i64 = 8_640_000_000_000_000;
+
+/// `ms` moved into the range of a JavaScript `Date`, the range that [`format_iso`] and
+/// [`parse_iso`] agree on (an expiry computed from a huge max age lands on its edge).
+pub(crate) fn clamp_date(ms: i64) -> i64 {
+    ms.clamp(-MAX_DATE_MS, MAX_DATE_MS)
+}
+
+/// `2026-11-23T19:25:00.852Z`, as JavaScript's `Date#toISOString`, including its
+/// six-digit signed years (`+275760-09-13T00:00:00.000Z`) outside 0000-9999. Instants
+/// outside a JavaScript `Date`'s range are clamped to it.
 pub(crate) fn format_iso(ms: i64) -> String {
-    let p = split(ms);
+    let p = split(clamp_date(ms));
     let s = p.secs_of_day;
+    let year = if (0..=9999).contains(&p.year) {
+        format!("{:04}", p.year)
+    } else {
+        format!("{}{:06}", if p.year < 0 { '-' } else { '+' }, p.year.abs())
+    };
     format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-        p.year,
+        "{year}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
         p.month,
         p.day,
         s / 3600,
@@ -168,7 +183,7 @@ pub(crate) fn format_http(ms: i64, out: &mut String) {
     const MONTHS: [&str; 12] = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
     ];
-    let p = split(ms);
+    let p = split(clamp_date(ms));
     let s = p.secs_of_day;
     let month = MONTHS[p.month as usize - 1];
     let _ = write!(
@@ -183,28 +198,42 @@ pub(crate) fn format_http(ms: i64, out: &mut String) {
     );
 }
 
-/// Parses `YYYY-MM-DDTHH:MM:SS[.fff]` followed by `Z` or `±HH:MM` into Unix milliseconds.
+/// Parses `YYYY-MM-DDTHH:MM:SS[.fff]` (or a six-digit signed year, `±YYYYYY-MM-...`)
+/// followed by `Z` or `±HH:MM` into Unix milliseconds. Like JavaScript's `Date.parse`,
+/// it rejects `-000000` and instants outside a `Date`'s range.
 pub(crate) fn parse_iso(s: &str) -> Option<i64> {
-    let b = s.as_bytes();
-    let num = |r: std::ops::Range<usize>| -> Option<i64> {
-        let d = b.get(r)?;
+    let digits = |d: &[u8]| -> Option<i64> {
         d.iter()
             .all(u8::is_ascii_digit)
             .then(|| d.iter().fold(0, |n, c| n * 10 + i64::from(c - b'0')))
     };
-    let seps = [(4, b'-'), (7, b'-'), (10, b'T'), (13, b':'), (16, b':')];
+    let (year, s) = match s.as_bytes().first() {
+        Some(&sign @ (b'+' | b'-')) => {
+            let year = digits(s.as_bytes().get(1..7)?)?;
+            if sign == b'-' && year == 0 {
+                return None;
+            }
+            (if sign == b'-' { -year } else { year }, &s[7..])
+        }
+        _ => (digits(s.as_bytes().get(0..4)?)?, &s[4..]),
+    };
+    // `s` is now `-MM-DDTHH:MM:SS...`.
+    let b = s.as_bytes();
+    let num = |r: std::ops::Range<usize>| digits(b.get(r)?);
+    let seps = [(0, b'-'), (3, b'-'), (6, b'T'), (9, b':'), (12, b':')];
     if seps.iter().any(|&(i, c)| b.get(i) != Some(&c)) {
         return None;
     }
-    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (hour, min, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    let (month, day) = (num(1..3)?, num(4..6)?);
+    let (hour, min, sec) = (num(7..9)?, num(10..12)?, num(13..15)?);
     if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || min > 59 || sec > 59 {
         return None;
     }
-    let (millis, rest) = parse_fraction(&s[19..])?;
+    let (millis, rest) = parse_fraction(&s[15..])?;
     let offset_min = parse_offset(rest)?;
     let days = days_from_civil(year, month as u32, day as u32);
-    Some(((days * 86_400 + hour * 3600 + min * 60 + sec - offset_min * 60) * 1000) + millis)
+    let ms = ((days * 86_400 + hour * 3600 + min * 60 + sec - offset_min * 60) * 1000) + millis;
+    (-MAX_DATE_MS..=MAX_DATE_MS).contains(&ms).then_some(ms)
 }
 
 fn parse_fraction(s: &str) -> Option<(i64, &str)> {
@@ -307,5 +336,53 @@ mod tests {
         ] {
             assert_eq!(parse_iso(bad), None, "{bad}");
         }
+    }
+
+    /// Regression (found by fuzzing): an expiry past 9999 was written as
+    /// `292278994-08-17T...`, which `parse_iso` rejects, so a session given a huge max
+    /// age could never be read back. Years outside 0000-9999 now use JavaScript's
+    /// six-digit signed form, and both sides stay within a `Date`'s range.
+    #[test]
+    fn years_outside_0000_to_9999_round_trip_like_javascript() {
+        assert_eq!(format_iso(MAX_DATE_MS), "+275760-09-13T00:00:00.000Z");
+        assert_eq!(format_iso(-MAX_DATE_MS), "-271821-04-20T00:00:00.000Z");
+        assert_eq!(
+            format_iso(i64::MAX),
+            "+275760-09-13T00:00:00.000Z",
+            "clamped"
+        );
+        assert_eq!(
+            format_iso(i64::MIN),
+            "-271821-04-20T00:00:00.000Z",
+            "clamped"
+        );
+        let year_minus_one = parse_iso("0000-01-01T00:00:00+01:00").expect("parses");
+        assert_eq!(format_iso(year_minus_one), "-000001-12-31T23:00:00.000Z");
+        assert_eq!(
+            parse_iso("+010000-01-01T00:00:00.000Z"),
+            Some(253_402_300_800_000)
+        );
+        assert_eq!(
+            format_iso(253_402_300_800_000),
+            "+010000-01-01T00:00:00.000Z"
+        );
+        for bad in [
+            "-000000-01-01T00:00:00Z",
+            "+275760-09-13T00:00:00.001Z",
+            "-271821-04-19T23:59:59.999Z",
+            "+27576-09-13T00:00:00Z",
+            "+",
+            "-",
+        ] {
+            assert_eq!(parse_iso(bad), None, "{bad}");
+        }
+        let mut ms = -MAX_DATE_MS;
+        while ms <= MAX_DATE_MS {
+            assert_eq!(parse_iso(&format_iso(ms)), Some(ms), "{}", format_iso(ms));
+            ms += 86_399_999_999_937;
+        }
+        let mut http = String::new();
+        format_http(i64::MAX, &mut http);
+        assert_eq!(http, "Sat, 13 Sep 275760 00:00:00 GMT");
     }
 }

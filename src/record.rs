@@ -206,4 +206,24 @@ mod tests {
         };
         assert_ne!(forged, Fingerprint::of(&Map::new()));
     }
+
+    /// Regression (found by fuzzing): without serde_json's `float_roundtrip` feature a
+    /// stored float could read back one ulp off (`1.2345678901234499e26` became
+    /// `1.23456789012345e26`), so loading and saving a session changed its data.
+    #[test]
+    fn floats_survive_a_load_and_save_exactly() {
+        let stored = r#"{"cookie":{},"big":123456789012345001865425556,"f":1.2345678901234499e+26,"g":5e-324,"h":-0.0}"#;
+        let record = SessionRecord::from_json(stored.as_bytes()).expect("parses");
+        assert_eq!(record.data["f"].as_f64(), Some(1.2345678901234499e26));
+        assert_eq!(
+            record.data["big"].as_f64(),
+            Some(123456789012345001865425556.0)
+        );
+        let json = record.to_json();
+        assert_eq!(
+            SessionRecord::from_json(json.as_bytes()).expect("parses"),
+            record,
+            "{json}"
+        );
+    }
 }
