@@ -1,0 +1,180 @@
+//! [`RedisStoreBuilder`]: the connect-redis options, then a connection.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use redis::aio::ConnectionManager;
+use redis::cluster_async::ClusterConnection;
+
+use super::conn::Conn;
+use super::{RedisStore, Settings};
+use crate::store::StoreError;
+
+const DAY: Duration = Duration::from_secs(86_400);
+const TIMEOUT: Duration = Duration::from_secs(2);
+const SCAN_COUNT: usize = 100;
+
+/// Configures a [`RedisStore`], then connects it ([`connect`](Self::connect),
+/// [`connect_cluster`](Self::connect_cluster)) or wraps a connection you already hold
+/// ([`build`](Self::build), [`build_cluster`](Self::build_cluster)).
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use actix_express_session::RedisStore;
+///
+/// # async fn run() -> Result<(), actix_express_session::store::StoreError> {
+/// let store = RedisStore::builder()
+///     .prefix("myapp:sess:")
+///     .default_ttl(Duration::from_secs(3600))
+///     .connect("redis://127.0.0.1:6379")
+///     .await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+#[must_use = "call .connect(url) or .build(connection) to get the store"]
+pub struct RedisStoreBuilder {
+    prefix: String,
+    default_ttl: Duration,
+    disable_touch: bool,
+    disable_ttl: bool,
+    scan_count: usize,
+    response_timeout: Duration,
+    connection_timeout: Duration,
+}
+
+impl Default for RedisStoreBuilder {
+    fn default() -> Self {
+        RedisStoreBuilder {
+            prefix: "sess:".to_owned(),
+            default_ttl: DAY,
+            disable_touch: false,
+            disable_ttl: false,
+            scan_count: SCAN_COUNT,
+            response_timeout: TIMEOUT,
+            connection_timeout: TIMEOUT,
+        }
+    }
+}
+
+impl RedisStoreBuilder {
+    /// The key prefix: a session is stored under `prefix + id`. Default `"sess:"`, as
+    /// connect-redis; an empty prefix is allowed (the keys are then the bare IDs, and
+    /// `clear` empties the whole database).
+    ///
+    /// ```
+    /// let builder = actix_express_session::RedisStore::builder().prefix("shop:sess:");
+    /// ```
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// How long a session whose cookie has no expiry (a browser-session cookie) is kept,
+    /// rounded up to whole seconds. Default one day (86400 s), as connect-redis; like
+    /// connect-redis's `ttl: 0`, `Duration::ZERO` keeps that default.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let builder = actix_express_session::RedisStore::builder().default_ttl(Duration::from_secs(3600));
+    /// ```
+    pub fn default_ttl(mut self, ttl: Duration) -> Self {
+        self.default_ttl = ttl;
+        self
+    }
+
+    /// When true, `touch` does nothing, so a session's TTL moves only when it is saved.
+    /// Default false (connect-redis's `disableTouch`).
+    pub fn disable_touch(mut self, disable: bool) -> Self {
+        self.disable_touch = disable;
+        self
+    }
+
+    /// When true, sessions are stored without a TTL (Redis never expires them) and
+    /// `touch` does nothing; an already expired session is still deleted when saved.
+    /// Default false (connect-redis's `disableTTL`).
+    pub fn disable_ttl(mut self, disable: bool) -> Self {
+        self.disable_ttl = disable;
+        self
+    }
+
+    /// The `COUNT` hint of each `SCAN` step in `all`, `len` and `clear`, and how many keys
+    /// one `MGET` or `DEL` carries there. Default 100 (connect-redis's `scanCount`); 0
+    /// keeps the default.
+    pub fn scan_count(mut self, count: usize) -> Self {
+        self.scan_count = if count == 0 { SCAN_COUNT } else { count };
+        self
+    }
+
+    /// The longest one Redis command may take, waiting for a reconnection included; past
+    /// it the store call fails with [`StoreError::Backend`] (the middleware answers 500).
+    /// Default 2 s.
+    ///
+    /// # Warning: keep it short
+    /// This is what turns a dead or stalled Redis into a prompt error page instead of
+    /// requests that hang until the client gives up.
+    pub fn response_timeout(mut self, timeout: Duration) -> Self {
+        self.response_timeout = timeout;
+        self
+    }
+
+    /// The longest one connection attempt may take, at start-up and when reconnecting.
+    /// Default 2 s. Not used by [`build`](Self::build) and
+    /// [`build_cluster`](Self::build_cluster), whose connection is already made.
+    pub fn connection_timeout(mut self, timeout: Duration) -> Self {
+        self.connection_timeout = timeout;
+        self
+    }
+
+    /// Connects to one Redis server: `redis://[user:password@]host:port[/db]`.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] when the URL is invalid or the server cannot be reached.
+    pub async fn connect(self, url: &str) -> Result<RedisStore, StoreError> {
+        let conn = Conn::standalone(url, self.connection_timeout, self.response_timeout).await;
+        Ok(self.finish(conn.map_err(StoreError::backend)?))
+    }
+
+    /// Connects to a Redis Cluster through any of its nodes (`redis://host:port` each).
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] when a URL is invalid or the cluster cannot be reached.
+    pub async fn connect_cluster<U: AsRef<str>>(
+        self,
+        urls: impl IntoIterator<Item = U>,
+    ) -> Result<RedisStore, StoreError> {
+        let urls = urls.into_iter().map(|u| u.as_ref().to_owned()).collect();
+        let conn = Conn::cluster(urls, self.connection_timeout, self.response_timeout).await;
+        Ok(self.finish(conn.map_err(StoreError::backend)?))
+    }
+
+    /// A store on a [`ConnectionManager`] you already hold. It keeps its own reconnection
+    /// settings; [`response_timeout`](Self::response_timeout) still bounds every command.
+    pub fn build(self, manager: ConnectionManager) -> RedisStore {
+        self.finish(Conn::Standalone(manager))
+    }
+
+    /// A store on a cluster connection you already hold.
+    pub fn build_cluster(self, conn: ClusterConnection) -> RedisStore {
+        self.finish(Conn::Cluster(conn))
+    }
+
+    fn finish(self, conn: Conn) -> RedisStore {
+        let ttl = if self.default_ttl.is_zero() {
+            DAY
+        } else {
+            self.default_ttl
+        };
+        let settings = Settings {
+            prefix: self.prefix,
+            default_ttl_secs: i64::try_from(ttl.as_millis().div_ceil(1000)).unwrap_or(i64::MAX),
+            disable_touch: self.disable_touch,
+            disable_ttl: self.disable_ttl,
+            scan_count: self.scan_count,
+            response_timeout: self.response_timeout,
+        };
+        RedisStore {
+            conn,
+            settings: Arc::new(settings),
+        }
+    }
+}

@@ -1,0 +1,394 @@
+//! [`RedisStore`] against real Redis (standalone and Cluster): the conformance suite,
+//! wire compatibility with connect-redis, the connect-redis options, and outages.
+#![cfg(feature = "redis")]
+
+mod common;
+mod redis_support;
+
+use std::time::{Duration, Instant};
+
+use actix_express_session::store::{SessionStore, StoreError};
+use actix_express_session::{RedisStore, SessionRecord};
+use common::conformance::{conformance, record};
+use redis::AsyncCommands;
+use redis_support::{
+    assert_redis_error, eventually, raw, redis_url, standalone, unique_prefix, OwnRedis,
+};
+use serde_json::json;
+
+const HOUR: Option<i64> = Some(3_600_000);
+
+#[actix_rt::test]
+async fn redis_store_passes_the_conformance_suite() {
+    conformance(standalone(&unique_prefix("conformance")).await).await;
+}
+
+#[actix_rt::test]
+async fn redis_cluster_store_passes_the_conformance_suite() {
+    let urls = redis_support::cluster_urls();
+    let store = RedisStore::builder()
+        .prefix(unique_prefix("cluster"))
+        .connect_cluster(&urls)
+        .await
+        .expect("cluster");
+    conformance(store).await;
+}
+
+#[actix_rt::test]
+async fn the_empty_prefix_stores_bare_ids() {
+    // A database of its own: with no prefix, `clear` removes every key it can see.
+    let url = format!("{}/7", redis_url());
+    let store = RedisStore::builder()
+        .prefix("")
+        .connect(&url)
+        .await
+        .expect("connects");
+    conformance(store.clone()).await;
+    let id = actix_express_session::uuid_v4_id();
+    store
+        .set(&id, &record(HOUR, json!({"n": 1})))
+        .await
+        .expect("set");
+    let json: Option<String> = raw(&url).await.get(&id).await.expect("GET");
+    assert!(json.is_some(), "the key is the bare id");
+    store.destroy(&id).await.expect("destroy");
+}
+
+/// What express-session hands connect-redis, and what connect-redis stores, byte for byte
+/// (user keys in sorted order: the order this crate writes them in).
+const NODE_RECORD: &str = r#"{"cookie":{"originalMaxAge":3600000,"expires":"2099-01-01T00:00:00.000Z","secure":false,"httpOnly":true,"path":"/","sameSite":"lax"},"cart":[1,2],"user":"ada"}"#;
+
+fn secs_until_2099() -> i64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970");
+    4_070_908_800 - now.as_secs() as i64
+}
+
+#[actix_rt::test]
+async fn records_are_stored_as_connect_redis_stores_them() {
+    let store = RedisStore::new(&redis_url()).await.expect("connects");
+    let id = actix_express_session::uuid_v4_id();
+    let rec = SessionRecord::from_json(NODE_RECORD.as_bytes()).expect("a record");
+    store.set(&id, &rec).await.expect("set");
+    let mut conn = raw(&redis_url()).await;
+    let key = format!("sess:{id}");
+    let stored: String = conn.get(&key).await.expect("GET");
+    assert_eq!(
+        stored, NODE_RECORD,
+        "the value is the JSON record, cookie first"
+    );
+    let ttl: i64 = conn.ttl(&key).await.expect("TTL");
+    let expected = secs_until_2099();
+    assert!(
+        (expected - 2..=expected + 1).contains(&ttl),
+        "TTL {ttl} is the cookie's remaining life {expected}"
+    );
+    store.destroy(&id).await.expect("destroy");
+    assert!(!conn.exists::<_, bool>(&key).await.expect("EXISTS"));
+}
+
+#[actix_rt::test]
+async fn a_browser_session_cookie_gets_the_one_day_ttl() {
+    let store = RedisStore::new(&redis_url()).await.expect("connects");
+    let id = actix_express_session::uuid_v4_id();
+    store
+        .set(&id, &record(None, json!({"n": 1})))
+        .await
+        .expect("set");
+    let ttl: i64 = raw(&redis_url())
+        .await
+        .ttl(format!("sess:{id}"))
+        .await
+        .expect("TTL");
+    assert!((86_399..=86_400).contains(&ttl), "TTL {ttl}");
+    store.destroy(&id).await.expect("destroy");
+}
+
+#[actix_rt::test]
+async fn records_written_by_connect_redis_load() {
+    let prefix = unique_prefix("node");
+    let store = standalone(&prefix).await;
+    let node = r#"{"cookie":{"originalMaxAge":null,"expires":null,"httpOnly":true,"path":"/"},"user":"ada"}"#;
+    let _: () = raw(&redis_url())
+        .await
+        .set_ex(format!("{prefix}abc"), node, 60)
+        .await
+        .expect("SET");
+    let rec = store.get("abc").await.expect("get").expect("found");
+    assert_eq!(rec.data["user"], "ada");
+    assert_eq!(
+        (
+            rec.cookie.expires(),
+            rec.cookie.http_only(),
+            rec.cookie.path()
+        ),
+        (None, true, "/")
+    );
+    assert_eq!(rec.to_json(), node, "and it round-trips to the same bytes");
+    store.clear().await.expect("clear");
+}
+
+#[actix_rt::test]
+async fn an_expired_cookie_deletes_the_key_instead_of_saving() {
+    let prefix = unique_prefix("expired");
+    let store = standalone(&prefix).await;
+    store
+        .set("id", &record(HOUR, json!({"n": 1})))
+        .await
+        .expect("set");
+    store
+        .set("id", &record(Some(-1), json!({"n": 2})))
+        .await
+        .expect("set");
+    assert!(!raw(&redis_url())
+        .await
+        .exists::<_, bool>(format!("{prefix}id"))
+        .await
+        .expect("EXISTS"));
+}
+
+#[actix_rt::test]
+async fn touch_only_moves_the_ttl() {
+    let prefix = unique_prefix("touch");
+    let store = standalone(&prefix).await;
+    let key = format!("{prefix}id");
+    let mut conn = raw(&redis_url()).await;
+    store
+        .set("id", &record(Some(60_000), json!({"v": "stored"})))
+        .await
+        .expect("set");
+    let before: String = conn.get(&key).await.expect("GET");
+    store
+        .touch("id", &record(HOUR, json!({"v": "in the request"})))
+        .await
+        .expect("touch");
+    let after: String = conn.get(&key).await.expect("GET");
+    assert_eq!(
+        after, before,
+        "the stored record, its cookie included, is not rewritten"
+    );
+    let ttl: i64 = conn.ttl(&key).await.expect("TTL");
+    assert!((3_599..=3_600).contains(&ttl), "TTL {ttl}");
+    store.clear().await.expect("clear");
+}
+
+#[actix_rt::test]
+async fn disable_ttl_stores_without_expiry_and_disables_touch() {
+    let prefix = unique_prefix("nottl");
+    let store = RedisStore::builder()
+        .prefix(&prefix)
+        .disable_ttl(true)
+        .connect(&redis_url())
+        .await
+        .expect("connects");
+    let key = format!("{prefix}id");
+    let mut conn = raw(&redis_url()).await;
+    store
+        .set("id", &record(HOUR, json!({})))
+        .await
+        .expect("set");
+    assert_eq!(
+        conn.ttl::<_, i64>(&key).await.expect("TTL"),
+        -1,
+        "no expiry"
+    );
+    store
+        .touch("id", &record(Some(1_000), json!({})))
+        .await
+        .expect("touch");
+    assert_eq!(
+        conn.ttl::<_, i64>(&key).await.expect("TTL"),
+        -1,
+        "touch did nothing"
+    );
+    store
+        .set("id", &record(Some(-1), json!({})))
+        .await
+        .expect("set");
+    assert!(
+        !conn.exists::<_, bool>(&key).await.expect("EXISTS"),
+        "an expired session is still deleted"
+    );
+}
+
+#[actix_rt::test]
+async fn disable_touch_leaves_the_ttl_alone() {
+    let prefix = unique_prefix("notouch");
+    let store = RedisStore::builder()
+        .prefix(&prefix)
+        .disable_touch(true)
+        .connect(&redis_url())
+        .await
+        .expect("connects");
+    store
+        .set("id", &record(Some(60_000), json!({})))
+        .await
+        .expect("set");
+    store
+        .touch("id", &record(HOUR, json!({})))
+        .await
+        .expect("touch");
+    let ttl: i64 = raw(&redis_url())
+        .await
+        .ttl(format!("{prefix}id"))
+        .await
+        .expect("TTL");
+    assert!((59..=60).contains(&ttl), "TTL {ttl}");
+    store.clear().await.expect("clear");
+}
+
+#[actix_rt::test]
+async fn the_default_ttl_is_configurable() {
+    let prefix = unique_prefix("ttl");
+    let store = RedisStore::builder()
+        .prefix(&prefix)
+        .default_ttl(Duration::from_millis(1_500))
+        .connect(&redis_url())
+        .await
+        .expect("connects");
+    store
+        .set("id", &record(None, json!({})))
+        .await
+        .expect("set");
+    assert_eq!(
+        raw(&redis_url())
+            .await
+            .ttl::<_, i64>(format!("{prefix}id"))
+            .await
+            .expect("TTL"),
+        2,
+        "rounded up"
+    );
+    store.clear().await.expect("clear");
+}
+
+#[actix_rt::test]
+async fn glob_characters_in_the_prefix_match_only_themselves() {
+    let base = unique_prefix("glob");
+    let star = standalone(&format!("{base}a*[?]\\:")).await;
+    let other = standalone(&format!("{base}aXb\\:")).await;
+    star.set("1", &record(HOUR, json!({}))).await.expect("set");
+    other.set("2", &record(HOUR, json!({}))).await.expect("set");
+    assert_eq!(star.len().await.expect("len"), 1);
+    assert_eq!(
+        star.all().await.expect("all").keys().collect::<Vec<_>>(),
+        ["1"]
+    );
+    star.clear().await.expect("clear");
+    assert!(
+        other.get("2").await.expect("get").is_some(),
+        "a key the pattern would match unescaped survives"
+    );
+    other.clear().await.expect("clear");
+}
+
+#[actix_rt::test]
+async fn many_sessions_are_scanned_in_pages() {
+    let prefix = unique_prefix("pages");
+    let store = RedisStore::builder()
+        .prefix(&prefix)
+        .scan_count(7)
+        .connect(&redis_url())
+        .await
+        .expect("connects");
+    let writes = (0..250).map(|i| {
+        let store = &store;
+        async move {
+            store
+                .set(&format!("s{i}"), &record(HOUR, json!({"i": i})))
+                .await
+        }
+    });
+    futures_util::future::try_join_all(writes)
+        .await
+        .expect("sets");
+    assert_eq!(store.len().await.expect("len"), 250);
+    let all = store.all().await.expect("all");
+    assert_eq!((all.len(), &all["s249"].data["i"]), (250, &json!(249)));
+    store.clear().await.expect("clear");
+    assert_eq!(store.len().await.expect("len"), 0);
+}
+
+#[actix_rt::test]
+async fn a_malformed_record_is_a_serialization_error() {
+    let prefix = unique_prefix("malformed");
+    let store = standalone(&prefix).await;
+    let _: () = raw(&redis_url())
+        .await
+        .set_ex(format!("{prefix}bad"), "{not json", 60)
+        .await
+        .expect("SET");
+    assert!(matches!(
+        store.get("bad").await,
+        Err(StoreError::Serialization(_))
+    ));
+    assert!(matches!(
+        store.all().await,
+        Err(StoreError::Serialization(_))
+    ));
+    store.clear().await.expect("clear");
+}
+
+#[actix_rt::test]
+async fn an_unreachable_server_is_an_error_at_connect() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("port")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let started = Instant::now();
+    let err = RedisStore::new(&format!("redis://127.0.0.1:{port}"))
+        .await
+        .expect_err("nobody listens");
+    assert_redis_error(&err);
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(RedisStore::new("not a url").await.is_err());
+}
+
+const TIMEOUT: Duration = Duration::from_millis(800);
+const MARGIN: Duration = Duration::from_millis(700);
+
+/// Every call fails, promptly, with the driver's error as its source.
+async fn assert_fails_promptly(store: &RedisStore, what: &str) {
+    let rec = record(HOUR, json!({"n": 1}));
+    for _ in 0..3 {
+        let started = Instant::now();
+        let get = store.get("id").await.map(drop);
+        let took = started.elapsed();
+        assert!(took < TIMEOUT + MARGIN, "{what}: get took {took:?}");
+        assert_redis_error(&get.expect_err(what));
+        let started = Instant::now();
+        let set = store.set("id", &rec).await;
+        let took = started.elapsed();
+        assert!(took < TIMEOUT + MARGIN, "{what}: set took {took:?}");
+        assert_redis_error(&set.expect_err(what));
+    }
+}
+
+#[actix_rt::test]
+async fn a_dead_or_stalled_server_fails_promptly_and_the_same_store_recovers() {
+    let mut server = OwnRedis::start();
+    let store = RedisStore::builder()
+        .response_timeout(TIMEOUT)
+        .connect(&server.url())
+        .await
+        .expect("connects");
+    let rec = record(HOUR, json!({"n": 1}));
+    store.set("id", &rec).await.expect("set while up");
+
+    server.freeze(true);
+    assert_fails_promptly(&store, "stalled server").await;
+    server.freeze(false);
+    eventually(Duration::from_secs(10), || store.get("id")).await;
+
+    server.stop();
+    assert_fails_promptly(&store, "stopped server").await;
+    server.restart();
+    eventually(Duration::from_secs(10), || store.set("id", &rec)).await;
+    assert_eq!(store.get("id").await.expect("get after restart"), Some(rec));
+}
