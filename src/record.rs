@@ -86,13 +86,37 @@ impl<'de> Visitor<'de> for RecordVisitor {
                 if cookie.is_some() {
                     return Err(de::Error::duplicate_field("cookie"));
                 }
-                cookie = Some(access.next_value()?);
+                cookie = Some(access.next_value::<CookieObject>()?.0);
             } else {
                 data.insert(key, access.next_value()?);
             }
         }
         let cookie = cookie.ok_or_else(|| de::Error::missing_field("cookie"))?;
         Ok(SessionRecord { cookie, data })
+    }
+}
+
+/// The record's `cookie`, which must be a JSON object: serde's derived struct reader
+/// would also take an array (fields by position), and `"cookie": []` is not a cookie.
+struct CookieObject(SessionCookie);
+
+impl<'de> Deserialize<'de> for CookieObject {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct ObjectOnly;
+
+        impl<'de> Visitor<'de> for ObjectOnly {
+            type Value = SessionCookie;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a `cookie` object")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, access: A) -> Result<SessionCookie, A::Error> {
+                SessionCookie::deserialize(de::value::MapAccessDeserializer::new(access))
+            }
+        }
+
+        d.deserialize_map(ObjectOnly).map(CookieObject)
     }
 }
 
@@ -184,6 +208,24 @@ mod tests {
         ] {
             assert!(SessionRecord::from_json(bad.as_bytes()).is_err(), "{bad}");
         }
+    }
+
+    /// Regression (found by the hostile-input catalogue): serde's derived reader took an
+    /// array as a `cookie` (fields by position), so `{"cookie":[]}` loaded as a session.
+    #[test]
+    fn a_cookie_that_is_not_an_object_is_an_error() {
+        for bad in [
+            r#"{"cookie":[]}"#,
+            r#"{"cookie":[null,true,"high"],"n":1}"#,
+            r#"{"cookie":"x"}"#,
+            r#"{"cookie":null}"#,
+            r#"{"cookie":true}"#,
+        ] {
+            let e = SessionRecord::from_json(bad.as_bytes()).expect_err(bad);
+            assert!(e.to_string().contains("cookie"), "{bad}: {e}");
+        }
+        let ok = SessionRecord::from_json(br#"{"cookie":{"path":"/x"},"n":1}"#).expect("an object");
+        assert_eq!(ok.cookie.path(), "/x");
     }
 
     #[test]
