@@ -1,0 +1,305 @@
+#!/usr/bin/env bash
+# The load benchmark (issue 7): every contender in benchmarks/ serves GET /count and
+# GET /read; wrk drives each one with the server pinned to CPU 0 and wrk (plus Redis and
+# PostgreSQL) pinned to CPU 1. Contenders run in interleaved rounds (A B C A B C ...) and
+# every ratio is taken within one round, so a noisy neighbour hits both sides alike.
+#
+# Scenarios: new   = GET /count without a cookie (every request creates and saves a session)
+#            read  = GET /read with one existing session's cookie (unmodified)
+#            count = GET /count with one existing session's cookie (modified every time)
+#
+# Environment (defaults in brackets):
+#   DURATION [10]   seconds measured per run      WARMUP [3]  seconds of warm-up per run
+#   ROUNDS [3]      interleaved rounds            CONNECTIONS [32]  wrk connections
+#   CONTENDERS      space-separated subset of the names below [all]
+#   SCENARIOS       [new read count]
+#   SCALING [1]     0 skips the memory-store scaling runs
+#   PREFILLS        [1000 100000 1000000]         PAYLOADS [100 10000 100000] (bytes)
+#   OUT             results directory [target/bench/<timestamp>]
+#   BENCH_PORT      [18080]
+# A smoke run: DURATION=2 WARMUP=1 ROUNDS=1 scripts/bench.sh   (about five minutes)
+#
+# Writes $OUT/raw.tsv, $OUT/scaling.tsv and $OUT/report.md (also printed), and stops
+# everything it started.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+
+DURATION=${DURATION:-10}
+WARMUP=${WARMUP:-3}
+ROUNDS=${ROUNDS:-3}
+CONNECTIONS=${CONNECTIONS:-32}
+SCENARIOS=${SCENARIOS:-new read count}
+SCALING=${SCALING:-1}
+PREFILLS=${PREFILLS:-1000 100000 1000000}
+PAYLOADS=${PAYLOADS:-100 10000 100000}
+BENCH_PORT=${BENCH_PORT:-18080}
+OUT=${OUT:-$CARGO_TARGET_DIR/bench/$(date +%Y%m%d-%H%M%S)}
+SERVER_CPU=0
+LOAD_CPU=1
+
+# name | store | our counterpart | command (run from the repo root)
+BIN=$CARGO_TARGET_DIR/release
+ALL_CONTENDERS=(
+  "ceiling|memory|ours-memory|$BIN/ceiling"
+  "ours-memory|memory||$BIN/ours_memory"
+  "tower-memory|memory|ours-memory|$BIN/tower_memory"
+  "actix-cookie|cookie|ours-memory|$BIN/actix_session_cookie"
+  "express-memory|memory|ours-memory|env STORE=memory node benchmarks/node/server.js"
+  "ours-redis|redis||$BIN/ours_redis"
+  "actix-redis|redis|ours-redis|$BIN/actix_session_redis"
+  "tower-redis|redis|ours-redis|$BIN/tower_redis"
+  "express-redis|redis|ours-redis|env STORE=redis node benchmarks/node/server.js"
+  "ours-postgres|postgres||$BIN/ours_postgres"
+  "tower-postgres|postgres|ours-postgres|$BIN/tower_postgres"
+  "express-postgres|postgres|ours-postgres|env STORE=postgres node benchmarks/node/server.js"
+)
+
+WORK=$(mktemp -d)
+STOP_HOOKS=()
+SERVER_PID=""
+stop_server() {
+  if [ -n "$SERVER_PID" ]; then
+    kill "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+    SERVER_PID=""
+  fi
+}
+cleanup() {
+  set +e
+  stop_server
+  for f in "${STOP_HOOKS[@]:-}"; do [ -n "$f" ] && "$f"; done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+source scripts/redis.sh
+source scripts/postgres.sh
+
+if [ "$(nproc)" -lt 2 ]; then
+  echo "bench.sh needs two CPUs (one for the server, one for wrk)" >&2
+  exit 1
+fi
+
+echo "== building the benchmark servers (release)"
+cargo build -p benchmarks --release
+if [ ! -d benchmarks/node/node_modules ] || [ benchmarks/node/package-lock.json -nt benchmarks/node/node_modules ]; then
+  echo "== npm ci (benchmarks/node)"
+  (cd benchmarks/node && npm ci --no-audit --no-fund --loglevel=error)
+fi
+command -v node >/dev/null || { echo "node is needed for the express contenders" >&2; exit 1; }
+if ! command -v wrk >/dev/null; then
+  echo "== installing wrk (apt-get)"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk >/dev/null
+fi
+
+start_redis
+start_postgres
+# The databases share the load generator's CPU, so the server's CPU is its own.
+taskset -a -p -c "$LOAD_CPU" "$(cat "$REDIS_DIR/standalone/redis.pid")" >/dev/null
+taskset -a -p -c "$LOAD_CPU" "$(head -1 "$PG_DATA_DIR/postmaster.pid")" >/dev/null
+PSQL=("$PG_BIN_DIR/psql" -q -X -h 127.0.0.1 -p "$PG_PORT" -U postgres -d sessions)
+
+mkdir -p "$OUT"
+RAW=$OUT/raw.tsv
+SCALE=$OUT/scaling.tsv
+printf 'round\tscenario\tcontender\trps\tp99_us\terrors\tnon2xx\n' >"$RAW"
+printf 'round\tscenario\tconfig\trps\tp99_us\terrors\tnon2xx\n' >"$SCALE"
+
+# Every run starts from empty stores, so no run inherits another's sessions.
+reset_store() {
+  case $1 in
+    redis) redis-cli -u "$REDIS_URL" flushall >/dev/null ;;
+    postgres) "${PSQL[@]}" -c 'DROP SCHEMA IF EXISTS tower_sessions CASCADE; DROP TABLE IF EXISTS session' 2>/dev/null ;;
+  esac
+}
+
+# start_server COMMAND [VAR=value...]: starts it on CPU 0 and waits until it answers.
+start_server() {
+  local cmd=$1
+  shift
+  # shellcheck disable=SC2086 # the command is a word list on purpose
+  env PORT="$BENCH_PORT" "$@" taskset -c "$SERVER_CPU" $cmd >>"$OUT/servers.log" 2>&1 &
+  SERVER_PID=$!
+  for _ in $(seq 1 1200); do
+    curl -s -o /dev/null "http://127.0.0.1:$BENCH_PORT/read" && return 0
+    kill -0 "$SERVER_PID" 2>/dev/null || { echo "server '$cmd' exited; see $OUT/servers.log" >&2; return 1; }
+    sleep 0.1
+  done
+  echo "server '$cmd' did not answer within 120 s" >&2
+  return 1
+}
+
+# session_cookie: the name=value pair a first GET /count sets (empty for the ceiling).
+session_cookie() {
+  curl -s -D - -o /dev/null "http://127.0.0.1:$BENCH_PORT/count" |
+    tr -d '\r' | sed -n 's/^[Ss]et-[Cc]ookie: \([^;]*\).*/\1/p' | head -1
+}
+
+# drive SCENARIO COOKIE: warm-up, then the measured run; prints "rps p99_us errors non2xx".
+drive() {
+  local scenario=$1 cookie=$2 path=/count
+  local args=(-t 1 -c "$CONNECTIONS" --latency -s benchmarks/wrk/report.lua)
+  [ "$scenario" = read ] && path=/read
+  [ "$scenario" != new ] && [ -n "$cookie" ] && args+=(-H "Cookie: $cookie")
+  taskset -c "$LOAD_CPU" wrk "${args[@]}" -d "${WARMUP}s" "http://127.0.0.1:$BENCH_PORT$path" >/dev/null
+  taskset -c "$LOAD_CPU" wrk "${args[@]}" -d "${DURATION}s" "http://127.0.0.1:$BENCH_PORT$path" |
+    sed -n 's/^RESULT //p'
+}
+
+# one_run SCENARIO COMMAND STORE [VAR=value...]: sets RESULT to "rps p99_us errors non2xx"
+# ("0 0 0 0" when the server failed). Runs in this shell so that the exit trap knows
+# the server's pid.
+one_run() {
+  local scenario=$1 cmd=$2 store=$3 cookie=""
+  shift 3
+  RESULT="0 0 0 0"
+  reset_store "$store"
+  start_server "$cmd" "$@" || { stop_server; return 0; }
+  if [ "$scenario" != new ]; then
+    cookie=$(session_cookie)
+    if [ -z "$cookie" ] && [ "$cmd" != "$BIN/ceiling" ]; then
+      echo "no session cookie from '$cmd'" >&2
+      stop_server
+      return 0
+    fi
+  fi
+  local out
+  out=$(drive "$scenario" "$cookie")
+  [ -n "$out" ] && RESULT=$out
+  stop_server
+}
+
+selected() {
+  [ -z "${CONTENDERS:-}" ] && return 0
+  [[ " $CONTENDERS " == *" $1 "* ]]
+}
+
+echo "== $ROUNDS round(s) x {$SCENARIOS}, ${WARMUP}s warm-up + ${DURATION}s each, $CONNECTIONS connections; results in $OUT"
+for round in $(seq 1 "$ROUNDS"); do
+  for scenario in $SCENARIOS; do
+    for entry in "${ALL_CONTENDERS[@]}"; do
+      IFS='|' read -r name store _ cmd <<<"$entry"
+      selected "$name" || continue
+      one_run "$scenario" "$cmd" "$store"
+      read -r rps p99 errors non2xx <<<"$RESULT"
+      printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$scenario" "$name" "${rps:-0}" "${p99:-0}" "${errors:-0}" "${non2xx:-0}" >>"$RAW"
+      printf '  round %s %-6s %-17s %10s req/s  p99 %8s us  errors %s non-2xx %s\n' "$round" "$scenario" "$name" "${rps:-0}" "${p99:-0}" "${errors:-0}" "${non2xx:-0}"
+    done
+  done
+done
+
+MEMLINE=""
+if [ "$SCALING" = 1 ]; then
+  echo "== scaling: our memory store pre-filled, and with larger payloads"
+  for round in $(seq 1 "$ROUNDS"); do
+    for scenario in read count; do
+      for config in $(for p in $PREFILLS; do echo "prefill=$p"; done) $(for b in $PAYLOADS; do echo "payload=$b"; done); do
+        case $config in
+          prefill=*) vars=(PREFILL="${config#prefill=}") ;;
+          payload=*) vars=(PAYLOAD_BYTES="${config#payload=}") ;;
+        esac
+        one_run "$scenario" "$BIN/ours_memory" memory "${vars[@]}"
+        read -r rps p99 errors non2xx <<<"$RESULT"
+        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$scenario" "$config" "${rps:-0}" "${p99:-0}" "${errors:-0}" "${non2xx:-0}" >>"$SCALE"
+        printf '  round %s %-6s %-15s %10s req/s  p99 %8s us\n' "$round" "$scenario" "$config" "${rps:-0}" "${p99:-0}"
+      done
+    done
+  done
+  # Memory per stored session: the resident set's growth while 1 M sessions go in.
+  echo "== memory per session (1 M sessions)"
+  : >"$WORK/mem.log"
+  env PREFILL=1000000 PORT="$BENCH_PORT" "$BIN/ours_memory" >"$WORK/mem.log" 2>&1 &
+  SERVER_PID=$!
+  for _ in $(seq 1 1200); do grep -q '^prefill:' "$WORK/mem.log" && break; sleep 0.1; done
+  stop_server
+  MEMLINE=$(grep '^prefill:' "$WORK/mem.log" || true)
+  echo "  $MEMLINE"
+fi
+
+# ---- the report -------------------------------------------------------------------
+median() { sort -g | awk '{a[NR]=$1} END {if (NR == 0) print 0; else if (NR % 2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
+col() { awk -F'\t' -v s="$2" -v c="$3" -v k="$4" 'NR > 1 && $2 == s && $3 == c {print $k}' "$1"; }
+# ratio_rounds FILE SCENARIO OURS PEER: ours/peer per round, one per line.
+ratio_rounds() {
+  awk -F'\t' -v s="$2" -v o="$3" -v p="$4" 'NR > 1 && $2 == s {
+      if ($3 == o) ours[$1] = $4; if ($3 == p) peer[$1] = $4 }
+    END { for (r in ours) if ((r in peer) && peer[r] > 0) printf "%.3f\n", ours[r] / peer[r] }' "$1"
+}
+target_for() { # PEER SCENARIO: the issue's target ratio for ours/peer, or empty
+  case "$1:$2" in
+    ceiling:read) echo 0.90 ;;
+    ceiling:count) echo 0.80 ;;
+    tower-memory:*) echo 1.2 ;;
+    actix-redis:count | actix-redis:new) echo 1.3 ;;
+    tower-redis:count | tower-redis:new) echo 1.2 ;;
+    tower-postgres:count | tower-postgres:new) echo 2 ;;
+    express-*) echo 10 ;;
+  esac
+}
+
+{
+  echo "Run: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)),"
+  echo "$ROUNDS round(s), ${WARMUP}s warm-up + ${DURATION}s measured per run, wrk -t1 -c$CONNECTIONS."
+  for scenario in $SCENARIOS; do
+    echo
+    echo "### $scenario"
+    echo
+    echo "| contender | median req/s | median p99 (ms) | ours ÷ this, median of rounds | target | met |"
+    echo "|---|---:|---:|---:|---:|:---:|"
+    for entry in "${ALL_CONTENDERS[@]}"; do
+      IFS='|' read -r name _ ours _ <<<"$entry"
+      selected "$name" || continue
+      rps=$(col "$RAW" "$scenario" "$name" 4 | median)
+      p99=$(col "$RAW" "$scenario" "$name" 5 | median)
+      ratio="" target="" met=""
+      if [ -n "$ours" ] && selected "$ours"; then
+        ratio=$(ratio_rounds "$RAW" "$scenario" "$ours" "$name" | median)
+        target=$(target_for "$name" "$scenario")
+        if [ -n "$target" ]; then
+          met=$(awk -v r="$ratio" -v t="$target" 'BEGIN {print (r >= t) ? "yes" : "**no**"}')
+          target="≥ $target"
+        fi
+        ratio=$(printf '%.2f' "$ratio")
+      fi
+      printf '| %s | %.0f | %.2f | %s | %s | %s |\n' "$name" "$rps" "$(awk -v u="$p99" 'BEGIN {print u / 1000}')" "$ratio" "$target" "$met"
+    done
+  done
+  if [ "$SCALING" = 1 ]; then
+    echo
+    echo "### Scaling (ours, memory store)"
+    echo
+    echo "| scenario | configuration | median req/s | median p99 (ms) | ÷ smallest, median of rounds |"
+    echo "|---|---|---:|---:|---:|"
+    for scenario in read count; do
+      for group in prefill payload; do
+        first=""
+        for config in $(awk -F'\t' -v s="$scenario" -v g="$group=" 'NR > 1 && $2 == s && index($3, g) == 1 && !seen[$3]++ {print $3}' "$SCALE"); do
+          [ -z "$first" ] && first=$config
+          rps=$(col "$SCALE" "$scenario" "$config" 4 | median)
+          p99=$(col "$SCALE" "$scenario" "$config" 5 | median)
+          ratio=$(ratio_rounds "$SCALE" "$scenario" "$config" "$first" | median)
+          printf '| %s | %s | %.0f | %.2f | %.2f |\n' "$scenario" "$config" "$rps" "$(awk -v u="$p99" 'BEGIN {print u / 1000}')" "$ratio"
+        done
+      done
+    done
+    if [ -n "$MEMLINE" ]; then
+      echo
+      echo "Memory, 1 M sessions in our memory store: \`$MEMLINE\`"
+      echo "$MEMLINE" | awk '{for (i = 2; i <= NF; i++) {split($i, kv, "="); v[kv[1]] = kv[2]}
+        printf "→ %d bytes resident per session, %d beyond its %d-byte JSON (target ≤ 300).\n",
+          v["per_session"], v["per_session"] - v["json_bytes"], v["json_bytes"]}'
+    fi
+  fi
+  bad=$(awk -F'\t' 'FNR > 1 && ($6 > 0 || $7 > 0) {n++} END {print n + 0}' "$RAW" "$SCALE")
+  echo
+  echo "Runs with socket errors or non-2xx responses: $bad (see raw.tsv / scaling.tsv)."
+} >"$OUT/report.md"
+
+echo
+cat "$OUT/report.md"
+echo
+echo "== results in $OUT"
