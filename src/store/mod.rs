@@ -56,8 +56,10 @@ use crate::record::SessionRecord;
 mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;
+// Named apart from the driver so that `store::redis` can re-export the driver itself.
 #[cfg(feature = "redis")]
-mod redis;
+#[path = "redis.rs"]
+mod redis_store;
 
 /// The PostgreSQL driver [`PostgresStore`] is built on, re-exported so that your pool
 /// comes from the same `sqlx` version.
@@ -70,7 +72,12 @@ pub use memory::{MemoryStore, MemoryStoreBuilder};
 pub use postgres::{PostgresConfigError, PostgresStore, PostgresStoreBuilder};
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
-pub use redis::{RedisStore, RedisStoreBuilder};
+pub use redis_store::{RedisStore, RedisStoreBuilder};
+/// The Redis driver [`RedisStore`] is built on, re-exported so that your client or
+/// connection manager comes from the same `redis` version.
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use ::redis;
 
 /// Errors a store reports.
 #[derive(Debug)]

@@ -15,7 +15,9 @@ use super::{SessionStore, StoreError, StoreFuture};
 use crate::encoding::now_ms;
 use crate::record::SessionRecord;
 
+#[path = "redis/builder.rs"]
 mod builder;
+#[path = "redis/conn.rs"]
 mod conn;
 
 pub use builder::RedisStoreBuilder;
