@@ -36,8 +36,15 @@ impl SessionRecord {
     ///
     /// # Errors
     /// When the bytes are not a JSON object, or its `cookie` is missing or malformed.
+    ///
+    /// JavaScript strings may hold a lone UTF-16 surrogate (an emoji cut in half by
+    /// `.slice()`), which `JSON.stringify` writes as `\ud83c`; such escapes are read as
+    /// U+FFFD rather than losing the whole session.
     pub fn from_json(bytes: &[u8]) -> Result<Self, serde_json::Error> {
-        serde_json::from_slice(bytes)
+        serde_json::from_slice(bytes).or_else(|e| match repair_lone_surrogates(bytes) {
+            Some(repaired) => serde_json::from_slice(&repaired).map_err(|_| e),
+            None => Err(e),
+        })
     }
 
     /// The JSON text a store keeps.
@@ -120,6 +127,42 @@ impl<'de> Deserialize<'de> for CookieObject {
     }
 }
 
+/// `bytes` with every `\uXXXX` escape of an unpaired UTF-16 surrogate replaced by
+/// `\ufffd`; `None` when there is none.
+fn repair_lone_surrogates(bytes: &[u8]) -> Option<Vec<u8>> {
+    let unit = |i: usize| -> Option<u16> {
+        let hex = bytes.get(i..i + 6)?.strip_prefix(b"\\u")?;
+        u16::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()
+    };
+    let (mut out, mut i, mut repaired) = (Vec::with_capacity(bytes.len()), 0, false);
+    while i < bytes.len() {
+        if bytes[i] != b'\\' {
+            out.push(bytes[i]);
+            i += 1;
+            continue;
+        }
+        let Some(u) = unit(i) else {
+            out.extend_from_slice(&bytes[i..(i + 2).min(bytes.len())]);
+            i += 2;
+            continue;
+        };
+        let paired = (0xD800..0xDC00).contains(&u)
+            && unit(i + 6).is_some_and(|l| (0xDC00..0xE000).contains(&l));
+        if paired {
+            out.extend_from_slice(&bytes[i..i + 12]);
+            i += 12;
+        } else if (0xD800..0xE000).contains(&u) {
+            out.extend_from_slice(b"\\ufffd");
+            repaired = true;
+            i += 6;
+        } else {
+            out.extend_from_slice(&bytes[i..i + 6]);
+            i += 6;
+        }
+    }
+    repaired.then_some(out)
+}
+
 /// A session's change-detection fingerprint: the crc32 of the canonical JSON of its data
 /// (keys sorted at every level, the top-level `cookie` left out), together with that JSON.
 ///
@@ -193,6 +236,20 @@ mod tests {
             SessionRecord::from_json(json.as_bytes()).expect("parses"),
             record
         );
+    }
+
+    #[test]
+    fn a_lone_surrogate_written_by_javascript_loads_as_a_replacement_character() {
+        let node = br#"{"cookie":{"path":"/"},"cut":"a\ud83c","pair":"\ud83c\udf6a","esc":"\\ud83c","lo":"\udc00x"}"#;
+        let record = SessionRecord::from_json(node).expect("loads");
+        assert_eq!(record.data["cut"], "a\u{fffd}");
+        assert_eq!(record.data["pair"], "\u{1f36a}");
+        assert_eq!(
+            record.data["esc"], "\\ud83c",
+            "an escaped backslash is not an escape"
+        );
+        assert_eq!(record.data["lo"], "\u{fffd}x");
+        assert!(SessionRecord::from_json(br#"{"cookie":{},"x":"\ud83c"#).is_err());
     }
 
     #[test]

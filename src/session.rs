@@ -295,7 +295,8 @@ impl Session {
             .map_err(SessionError::Json)
     }
 
-    /// Stores `value` under `key`. Storing a value equal to the current one is no change.
+    /// Stores `value` under `key`. Storing a value equal to the current one is no change
+    /// (the fingerprint at the end of the request compares the exact JSON).
     ///
     /// # Errors
     /// [`SessionError::ReservedKey`] for `cookie`, [`SessionError::Json`] when the value
@@ -312,9 +313,7 @@ impl Session {
         let value = serde_json::to_value(value).map_err(SessionError::Json)?;
         let mut st = self.state_mut()?;
         st.active()?;
-        if st.record.data.get(&key) != Some(&value) {
-            st.change(|data| data.insert(key, value));
-        }
+        st.change(|data| data.insert(key, value));
         Ok(())
     }
 
