@@ -61,6 +61,11 @@ mod postgres;
 #[path = "redis.rs"]
 mod redis_store;
 
+/// The Redis driver [`RedisStore`] is built on, re-exported so that your client or
+/// connection manager comes from the same `redis` version.
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use ::redis;
 /// The PostgreSQL driver [`PostgresStore`] is built on, re-exported so that your pool
 /// comes from the same `sqlx` version.
 #[cfg(feature = "postgres")]
@@ -73,11 +78,6 @@ pub use postgres::{PostgresConfigError, PostgresStore, PostgresStoreBuilder};
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use redis_store::{RedisStore, RedisStoreBuilder};
-/// The Redis driver [`RedisStore`] is built on, re-exported so that your client or
-/// connection manager comes from the same `redis` version.
-#[cfg(feature = "redis")]
-#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
-pub use ::redis;
 
 /// Errors a store reports.
 #[derive(Debug)]
