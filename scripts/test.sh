@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The one test command: starts real Redis (standalone and a 3-node cluster) and
-# PostgreSQL on loopback, then runs formatting, lints, docs and every test.
+# PostgreSQL on loopback, then runs formatting, lints, docs, every test, the Node
+# interop suite and a short fuzz run of each target (FUZZ_SECONDS, default 60).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
@@ -23,6 +24,8 @@ echo "== cargo fmt"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --all-targets --all-features -- -D warnings
+echo "== cargo clippy: benchmark servers (built so they cannot rot; the load run is scripts/bench.sh)"
+cargo clippy -p benchmarks --all-targets -- -D warnings
 echo "== cargo doc"
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --all-features
 
@@ -32,3 +35,8 @@ start_postgres
 
 echo "== cargo test"
 cargo test --all-features
+
+echo "== interop with the real express-session, connect-redis and connect-pg-simple"
+scripts/interop.sh
+
+scripts/fuzz.sh
