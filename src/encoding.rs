@@ -28,6 +28,19 @@ fn encode(input: &[u8], alphabet: &[u8; 64], out: &mut String) {
     }
 }
 
+const INVALID: u8 = 0xFF;
+
+/// Byte -> 6-bit value of the standard alphabet, [`INVALID`] elsewhere.
+const DECODE: [u8; 256] = {
+    let mut table = [INVALID; 256];
+    let mut i = 0;
+    while i < 64 {
+        table[STANDARD[i] as usize] = i as u8;
+        i += 1;
+    }
+    table
+};
+
 /// Strict decoding of unpadded standard base64: any character outside the alphabet, a
 /// padding character or non-zero trailing bits is rejected, so that exactly one text
 /// decodes to a given byte string.
@@ -38,10 +51,11 @@ pub(crate) fn decode_base64_standard(input: &[u8], out: &mut Vec<u8>) -> bool {
     let mut acc = 0u32;
     let mut bits = 0u32;
     for &c in input {
-        let Some(v) = STANDARD.iter().position(|&a| a == c) else {
+        let v = DECODE[usize::from(c)];
+        if v == INVALID {
             return false;
-        };
-        acc = (acc << 6 | v as u32) & 0xFFFF;
+        }
+        acc = (acc << 6 | u32::from(v)) & 0xFFFF;
         bits += 6;
         if bits >= 8 {
             bits -= 8;
@@ -77,12 +91,10 @@ pub(crate) fn decode_uri_component(input: &str) -> std::borrow::Cow<'_, str> {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%' {
-            let hex = bytes
-                .get(i + 1..i + 3)
-                .and_then(|h| std::str::from_utf8(h).ok());
-            match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                Some(b) => out.push(b),
-                None => return input.into(),
+            let hex = |j: usize| bytes.get(j).and_then(|&c| char::from(c).to_digit(16));
+            match (hex(i + 1), hex(i + 2)) {
+                (Some(hi), Some(lo)) => out.push((hi * 16 + lo) as u8),
+                _ => return input.into(),
             }
             i += 3;
         } else {

@@ -2,6 +2,7 @@
 //! `expires` as an ISO 8601 string, `originalMaxAge` as milliseconds, and `sameSite` /
 //! `priority` in any of the spellings express-session accepts.
 
+use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer, Serializer};
 
 use super::{Priority, SameSite};
@@ -48,21 +49,15 @@ pub(super) mod same_site {
     pub(in crate::cookie) fn deserialize<'de, D: Deserializer<'de>>(
         d: D,
     ) -> Result<Option<SameSite>, D::Error> {
-        match Option::<serde_json::Value>::deserialize(d)? {
-            None | Some(serde_json::Value::Bool(false)) => Ok(None),
-            Some(serde_json::Value::Bool(true)) => Ok(Some(SameSite::Strict)),
-            Some(serde_json::Value::String(s)) => match s.to_ascii_lowercase().as_str() {
-                "strict" => Ok(Some(SameSite::Strict)),
-                "lax" => Ok(Some(SameSite::Lax)),
-                "none" => Ok(Some(SameSite::None)),
-                _ => Err(serde::de::Error::custom(
-                    "cookie.sameSite is not strict, lax or none",
-                )),
-            },
-            Some(_) => Err(serde::de::Error::custom(
-                "cookie.sameSite is not a string or boolean",
-            )),
-        }
+        d.deserialize_any(Words {
+            what: "cookie.sameSite: strict, lax, none or a boolean",
+            words: &[
+                ("strict", SameSite::Strict),
+                ("lax", SameSite::Lax),
+                ("none", SameSite::None),
+            ],
+            on_true: Some(SameSite::Strict),
+        })
     }
 }
 
@@ -82,16 +77,49 @@ pub(super) mod priority {
     pub(in crate::cookie) fn deserialize<'de, D: Deserializer<'de>>(
         d: D,
     ) -> Result<Option<Priority>, D::Error> {
-        let Some(text) = Option::<String>::deserialize(d)? else {
-            return Ok(None);
-        };
-        match text.to_ascii_lowercase().as_str() {
-            "low" => Ok(Some(Priority::Low)),
-            "medium" => Ok(Some(Priority::Medium)),
-            "high" => Ok(Some(Priority::High)),
-            _ => Err(serde::de::Error::custom(
-                "cookie.priority is not low, medium or high",
-            )),
+        d.deserialize_any(Words {
+            what: "cookie.priority: low, medium or high",
+            words: &[
+                ("low", Priority::Low),
+                ("medium", Priority::Medium),
+                ("high", Priority::High),
+            ],
+            on_true: None,
+        })
+    }
+}
+
+/// Reads one of a few words (any case), `null`, or (where `on_true` says) a boolean,
+/// without building an intermediate JSON value.
+struct Words<T: 'static> {
+    what: &'static str,
+    words: &'static [(&'static str, T)],
+    on_true: Option<T>,
+}
+
+impl<'de, T: Copy> Visitor<'de> for Words<T> {
+    type Value = Option<T>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.what)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Option<T>, E> {
+        Ok(None)
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Option<T>, E> {
+        match (v, self.on_true) {
+            (false, Some(_)) => Ok(None),
+            (true, Some(t)) => Ok(Some(t)),
+            _ => Err(E::invalid_type(de::Unexpected::Bool(v), &self)),
         }
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Option<T>, E> {
+        let found = self.words.iter().find(|(w, _)| w.eq_ignore_ascii_case(v));
+        found
+            .map(|&(_, t)| Some(t))
+            .ok_or_else(|| E::invalid_value(de::Unexpected::Str(v), &self))
     }
 }
