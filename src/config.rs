@@ -140,8 +140,7 @@ impl Config {
         if raw.len() > MAX_COOKIE_LEN {
             return None;
         }
-        let raw = std::str::from_utf8(raw).ok()?;
-        let value = decode_uri_component(raw);
+        let value = decode_uri_component(raw)?;
         let id = self.keys.unsign(value.strip_prefix("s:")?)?;
         (id.len() <= MAX_ID_LEN).then(|| id.to_owned())
     }

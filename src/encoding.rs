@@ -80,29 +80,30 @@ pub(crate) fn encode_uri_component(input: &str, out: &mut String) {
     }
 }
 
-/// Percent-decodes a cookie value. Like Node's `cookie.parse`, a value that does not
-/// decode (a bad escape, or bytes that are not UTF-8) is kept as it was.
-pub(crate) fn decode_uri_component(input: &str) -> std::borrow::Cow<'_, str> {
-    if !input.contains('%') {
-        return input.into();
+/// Percent-decodes a cookie value into text. Like Node's `cookie.parse`, a value that
+/// does not decode (a bad escape, or bytes that are not UTF-8 once decoded) is kept as it
+/// was; `None` when even that is not UTF-8. Validates UTF-8 once.
+pub(crate) fn decode_uri_component(input: &[u8]) -> Option<std::borrow::Cow<'_, str>> {
+    let raw = || std::str::from_utf8(input).ok().map(Into::into);
+    if !input.contains(&b'%') {
+        return raw();
     }
-    let bytes = input.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
+    let mut out = Vec::with_capacity(input.len());
     let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = |j: usize| bytes.get(j).and_then(|&c| char::from(c).to_digit(16));
+    while i < input.len() {
+        if input[i] == b'%' {
+            let hex = |j: usize| input.get(j).and_then(|&c| char::from(c).to_digit(16));
             match (hex(i + 1), hex(i + 2)) {
                 (Some(hi), Some(lo)) => out.push((hi * 16 + lo) as u8),
-                _ => return input.into(),
+                _ => return raw(),
             }
             i += 3;
         } else {
-            out.push(bytes[i]);
+            out.push(input[i]);
             i += 1;
         }
     }
-    String::from_utf8(out).map_or(input.into(), Into::into)
+    String::from_utf8(out).ok().map(Into::into).or_else(raw)
 }
 
 /// Milliseconds since the Unix epoch, now.
@@ -311,12 +312,18 @@ mod tests {
         let mut out = String::new();
         encode_uri_component("s:abc+/=.x~*'()!%é", &mut out);
         assert_eq!(out, "s%3Aabc%2B%2F%3D.x~*'()!%25%C3%A9");
-        assert_eq!(decode_uri_component(&out), "s:abc+/=.x~*'()!%é");
-        assert_eq!(decode_uri_component("%zz%3A"), "%zz%3A");
+        let decode = |s: &str| decode_uri_component(s.as_bytes()).map(|c| c.into_owned());
+        assert_eq!(decode(&out).as_deref(), Some("s:abc+/=.x~*'()!%é"));
+        assert_eq!(decode("%zz%3A").as_deref(), Some("%zz%3A"));
         assert_eq!(
-            decode_uri_component("%FF%FE"),
-            "%FF%FE",
+            decode("%FF%FE").as_deref(),
+            Some("%FF%FE"),
             "invalid UTF-8 is kept raw"
+        );
+        assert_eq!(
+            decode_uri_component(b"\xff%3A"),
+            None,
+            "raw bytes that are not UTF-8"
         );
     }
 
