@@ -86,7 +86,8 @@ where
         let service = Rc::clone(&self.service);
         let ctx = Rc::clone(&self.ctx);
         Box::pin(async move {
-            if !ctx.config.in_scope(&req) {
+            // Outside cookie.path, or already handled by an outer SessionMiddleware.
+            if !ctx.config.in_scope(&req) || req.extensions().contains::<Rc<RefCell<State>>>() {
                 return service
                     .call(req)
                     .await
@@ -112,36 +113,40 @@ where
 async fn load(ctx: &Rc<Context>, req: &ServiceRequest) -> Result<State, SessionError> {
     let cookie_id = ctx.config.read_session_id(req.headers());
     let had_cookie = cookie_id.is_some();
-    let secure_connection = ctx.config.is_secure(req.request());
-    let mut state = match cookie_id {
-        Some(id) => match ctx.store.get(&id).await {
-            Ok(Some(record)) => Some(State::new(Rc::clone(ctx), id, record)),
-            Ok(None) => None,
-            Err(StoreError::Serialization(e)) => {
-                tracing::warn!(error = %e, "unreadable session record; starting a new session");
-                None
-            }
-            Err(e) => return Err(e.into()),
-        },
+    let loaded = match cookie_id {
+        Some(id) => fetch(ctx, id).await?,
         None => None,
     };
-    if let Some(st) = state.as_mut() {
-        st.loaded = true;
-    }
-    let mut state = match state {
-        Some(st) => st,
+    let secure_connection = ctx.config.is_secure(req.request());
+    let mut state = match loaded {
+        Some(state) => state,
         None => {
             let cookie = ctx.config.cookie.new_cookie(secure_connection, now_ms());
-            State::new(
-                Rc::clone(ctx),
-                ctx.config.new_id(req)?,
-                SessionRecord::new(cookie),
-            )
+            let id = ctx.config.new_id(req)?;
+            State::new(Rc::clone(ctx), id, SessionRecord::new(cookie))
         }
     };
     state.had_cookie = had_cookie;
     state.secure_connection = secure_connection;
     Ok(state)
+}
+
+/// The stored session under a cookie's ID. Unknown IDs (and records that no longer
+/// parse) give `None`: a new session under a new ID, never the client's.
+async fn fetch(ctx: &Rc<Context>, id: String) -> Result<Option<State>, SessionError> {
+    match ctx.store.get(&id).await {
+        Ok(Some(record)) => {
+            let mut state = State::new(Rc::clone(ctx), id, record);
+            state.loaded = true;
+            Ok(Some(state))
+        }
+        Ok(None) => Ok(None),
+        Err(StoreError::Serialization(e)) => {
+            tracing::warn!(error = %e, "unreadable session record; starting a new session");
+            Ok(None)
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Decides, runs the store operation and adds the cookie; a store failure replaces the

@@ -231,3 +231,29 @@ async fn the_handler_s_own_set_cookie_headers_are_kept() {
     assert_eq!(cookies[0], "theme=dark");
     assert!(cookies[1].starts_with("connect.sid="));
 }
+
+#[actix_rt::test]
+async fn a_second_session_middleware_inside_the_first_does_nothing() {
+    use actix_web::{test, web, App};
+    let store = MemoryStore::new();
+    let outer = SessionMiddleware::builder(store.clone(), SECRET)
+        .save_uninitialized(true)
+        .build()
+        .unwrap();
+    let inner = SessionMiddleware::builder(store.clone(), SECRET)
+        .save_uninitialized(true)
+        .build()
+        .unwrap();
+    let app = App::new()
+        .wrap(outer)
+        .service(web::scope("/api").wrap(inner).configure(common::routes));
+    let app = test::init_service(app).await;
+    let req = test::TestRequest::get().uri("/api/count").to_request();
+    let res = test::call_service(&app, req).await;
+    assert_eq!(
+        common::set_cookies(&res).len(),
+        1,
+        "one session, one cookie"
+    );
+    assert_eq!(store.len().await.unwrap(), 1);
+}
