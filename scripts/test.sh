@@ -24,6 +24,10 @@ echo "== cargo fmt"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --all-targets --all-features -- -D warnings
+echo "== cargo check: each store feature alone"
+cargo check --no-default-features
+cargo check --no-default-features --features redis
+cargo check --no-default-features --features postgres
 echo "== cargo clippy: benchmark servers (built so they cannot rot; the load run is scripts/bench.sh)"
 cargo clippy -p benchmarks --all-targets -- -D warnings
 echo "== cargo doc"
