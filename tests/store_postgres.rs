@@ -196,11 +196,7 @@ async fn names_that_are_not_plain_identifiers_are_rejected_by_build() {
 
 #[actix_rt::test]
 async fn connecting_to_a_dead_server_fails_promptly() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("port")
-        .local_addr()
-        .expect("addr")
-        .port();
+    let port = common::free_port();
     let started = Instant::now();
     let err = PostgresStore::connect(&format!("postgres://postgres@127.0.0.1:{port}/x"))
         .await

@@ -332,11 +332,7 @@ async fn a_malformed_record_is_a_serialization_error() {
 
 #[actix_rt::test]
 async fn an_unreachable_server_is_an_error_at_connect() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("port")
-        .local_addr()
-        .expect("addr")
-        .port();
+    let port = common::free_port();
     let started = Instant::now();
     let err = RedisStore::new(&format!("redis://127.0.0.1:{port}"))
         .await

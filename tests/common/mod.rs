@@ -98,6 +98,12 @@ async fn session_cookie(session: Session) -> HttpResponse {
     }))
 }
 
+/// A loopback port nobody listens on (right now).
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    listener.local_addr().expect("its address").port()
+}
+
 /// An app serving [`routes`] behind `mw`.
 pub async fn app<S: SessionStore>(
     mw: SessionMiddleware<S>,

@@ -2,7 +2,6 @@
 //! (`DATABASE_URL`), and throwaway servers (`PG_BIN_DIR`) that a test may stop and start.
 #![allow(dead_code, unreachable_pub)]
 
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
@@ -88,7 +87,7 @@ impl Server {
     pub fn start() -> Self {
         let dir = std::env::temp_dir().join(format!("pg-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).expect("temp dir");
-        let port = free_port();
+        let port = crate::common::free_port();
         let server = Server { dir, port };
         server.init();
         server.resume();
@@ -185,11 +184,6 @@ fn run(cmd: &mut Command) {
     let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{cmd:?} failed: {err}");
-}
-
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
-    listener.local_addr().expect("its address").port()
 }
 
 /// connect-pg-simple's rounding of a time for `to_timestamp`: whole seconds, up.

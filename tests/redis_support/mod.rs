@@ -3,7 +3,7 @@
 //! access for wire checks, and a private server a test may stop and restart.
 #![allow(dead_code, unreachable_pub)]
 
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -71,11 +71,7 @@ pub struct OwnRedis {
 
 impl OwnRedis {
     pub fn start() -> Self {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .expect("a free port")
-            .local_addr()
-            .expect("addr")
-            .port();
+        let port = crate::common::free_port();
         let dir = format!("{}/own-{port}", env("REDIS_DIR"));
         std::fs::create_dir_all(&dir).expect("a directory for the server");
         let mut server = OwnRedis {
