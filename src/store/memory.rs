@@ -1,7 +1,7 @@
 //! [`MemoryStore`]: the embedded store for one process and for development.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, RwLock, Weak};
 use std::time::Duration;
 
@@ -15,10 +15,17 @@ const SHARDS: usize = 16;
 const DAY: Duration = Duration::from_secs(86_400);
 
 /// One stored session: its JSON (a copy taken at `set`, so later changes to a request's
-/// session never leak in without a save) and when it expires.
+/// session never leak in without a save) and when it expires (atomic, so that `touch`
+/// needs only a read lock).
 struct Entry {
     json: Box<str>,
-    expires_ms: i64,
+    expires_ms: AtomicI64,
+}
+
+impl Entry {
+    fn live(&self, now: i64) -> bool {
+        self.expires_ms.load(Ordering::Relaxed) > now
+    }
 }
 
 type Shard = RwLock<HashMap<Box<str>, Entry>>;
@@ -162,9 +169,10 @@ impl MemoryStore {
     fn get_now(&self, sid: &str) -> Result<Option<SessionRecord>, StoreError> {
         let now = now_ms();
         let shard = self.shard(sid);
-        let found = read(shard)
-            .get(sid)
-            .map(|e| (e.expires_ms > now).then(|| SessionRecord::from_json(e.json.as_bytes())));
+        let found = read(shard).get(sid).map(|e| {
+            e.live(now)
+                .then(|| SessionRecord::from_json(e.json.as_bytes()))
+        });
         match found {
             None => Ok(None),
             Some(None) => {
@@ -178,18 +186,17 @@ impl MemoryStore {
     fn set_now(&self, sid: &str, rec: &SessionRecord) {
         let entry = Entry {
             json: rec.to_json().into_boxed_str(),
-            expires_ms: self.expiry_of(rec, now_ms()),
+            expires_ms: AtomicI64::new(self.expiry_of(rec, now_ms())),
         };
         write(self.shard(sid)).insert(sid.into(), entry);
     }
 
     fn touch_now(&self, sid: &str, rec: &SessionRecord) {
         let now = now_ms();
-        if let Some(entry) = write(self.shard(sid))
-            .get_mut(sid)
-            .filter(|e| e.expires_ms > now)
-        {
-            entry.expires_ms = self.expiry_of(rec, now);
+        if let Some(entry) = read(self.shard(sid)).get(sid).filter(|e| e.live(now)) {
+            entry
+                .expires_ms
+                .store(self.expiry_of(rec, now), Ordering::Relaxed);
         }
     }
 
@@ -197,7 +204,7 @@ impl MemoryStore {
         let now = now_ms();
         let mut out = HashMap::new();
         for shard in self.inner.shards.iter() {
-            for (sid, e) in read(shard).iter().filter(|(_, e)| e.expires_ms > now) {
+            for (sid, e) in read(shard).iter().filter(|(_, e)| e.live(now)) {
                 let rec = SessionRecord::from_json(e.json.as_bytes())
                     .map_err(StoreError::Serialization)?;
                 out.insert(sid.to_string(), rec);
@@ -208,7 +215,7 @@ impl MemoryStore {
 
     fn len_now(&self) -> usize {
         let now = now_ms();
-        let live = |s: &Shard| read(s).values().filter(|e| e.expires_ms > now).count();
+        let live = |s: &Shard| read(s).values().filter(|e| e.live(now)).count();
         self.inner.shards.iter().map(live).sum()
     }
 }
@@ -216,7 +223,7 @@ impl MemoryStore {
 impl Inner {
     fn evict_expired(&self, now: i64) {
         for shard in self.shards.iter() {
-            write(shard).retain(|_, e| e.expires_ms > now);
+            write(shard).retain(|_, e| e.live(now));
         }
     }
 }
