@@ -8,13 +8,13 @@ use std::sync::Arc;
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{forward_ready, Service, ServiceRequest, ServiceResponse, Transform};
 use actix_web::http::header::{HeaderValue, SET_COOKIE};
-use actix_web::{Error, HttpMessage, HttpResponse};
+use actix_web::{Error, HttpMessage, HttpRequest, HttpResponse};
 use futures_util::future::{ready, LocalBoxFuture, Ready};
 
 use crate::config::{Config, SessionMiddleware};
 use crate::encoding::now_ms;
 use crate::record::SessionRecord;
-use crate::rules::{decide, Facts, Outcome};
+use crate::rules::{decide, Outcome};
 use crate::session::{SessionError, State, Status};
 use crate::store::{SessionStore, StoreError};
 
@@ -95,12 +95,7 @@ where
             }
             let state = match load(&ctx, &req).await {
                 Ok(state) => Rc::new(RefCell::new(state)),
-                Err(e) => {
-                    return Ok(failure(
-                        req.into_response(HttpResponse::InternalServerError().finish()),
-                        &e,
-                    ))
-                }
+                Err(e) => return Ok(failure(req.into_parts().0, &e)),
             };
             req.extensions_mut().insert(Rc::clone(&state));
             let res = service.call(req).await?;
@@ -163,11 +158,7 @@ async fn finish<B>(
         let result = apply(ctx, outcome, &id, &record).await;
         state.borrow_mut().put_back(id, record);
         if let Err(e) = result {
-            let res = ServiceResponse::new(
-                res.into_parts().0,
-                HttpResponse::InternalServerError().finish(),
-            );
-            return failure(res, &e.into());
+            return failure(res.into_parts().0, &e.into());
         }
     }
     let mut res = res.map_into_left_body();
@@ -182,19 +173,7 @@ fn prepare(config: &Config, st: &mut State) -> (Outcome, Option<HeaderValue>) {
     if st.status == Status::Active {
         st.record.cookie.reset_expiry(now_ms());
     }
-    let data = st.data_facts();
-    let facts = Facts {
-        status: st.status,
-        loaded: st.loaded,
-        regenerated: st.regenerated,
-        modified: data.modified,
-        explicit_save: data.explicit_save,
-        persistent: st.record.cookie.is_persistent(),
-        had_cookie: st.had_cookie,
-        secure_cookie: st.record.cookie.secure(),
-        secure_connection: st.secure_connection,
-    };
-    let outcome = decide(config.rules, facts);
+    let outcome = decide(config.rules, st.facts());
     if outcome.withheld {
         tracing::warn!("a Secure session cookie was not sent over a plain-HTTP connection");
     }
@@ -237,7 +216,7 @@ fn cookie_header(config: &Config, st: &State, outcome: Outcome) -> Option<Header
 }
 
 /// An empty 500 for a session failure, logged with its cause chain.
-fn failure<B>(res: ServiceResponse, e: &SessionError) -> ServiceResponse<EitherBody<B>> {
+fn failure<B>(req: HttpRequest, e: &SessionError) -> ServiceResponse<EitherBody<B>> {
     let mut causes = String::new();
     let mut source = std::error::Error::source(e);
     while let Some(cause) = source {
@@ -246,5 +225,5 @@ fn failure<B>(res: ServiceResponse, e: &SessionError) -> ServiceResponse<EitherB
         source = cause.source();
     }
     tracing::error!("{e}{causes}");
-    res.map_into_right_body()
+    ServiceResponse::new(req, HttpResponse::InternalServerError().finish()).map_into_right_body()
 }

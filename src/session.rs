@@ -14,6 +14,7 @@ use serde_json::{Map, Value};
 
 use crate::cookie::SessionCookie;
 use crate::encoding::now_ms;
+use crate::middleware::Context;
 use crate::store::StoreError;
 
 mod state;
@@ -136,6 +137,12 @@ impl Session {
             .ok_or(SessionError::NotWrapped)
     }
 
+    /// What an async store call needs, taken out so that no borrow is held across it.
+    fn store_handle(&self) -> Result<(Rc<Context>, String), SessionError> {
+        let st = self.state()?;
+        Ok((Rc::clone(&st.ctx), st.id.clone()))
+    }
+
     fn state_mut(&self) -> Result<RefMut<'_, State>, SessionError> {
         self.state
             .as_ref()
@@ -209,9 +216,7 @@ impl Session {
     /// Removes every key (the session itself lives on; see [`destroy`](Self::destroy)).
     pub fn clear(&self) {
         if let Ok(mut st) = self.state_mut() {
-            if !st.record.data.is_empty() {
-                st.change(Map::clear);
-            }
+            st.clear_data();
         }
     }
 
@@ -265,10 +270,7 @@ impl Session {
     /// When the store fails to destroy the old session (the new session is still in
     /// place), or a new ID cannot be generated.
     pub async fn regenerate(&self) -> Result<(), SessionError> {
-        let (ctx, old_id) = {
-            let st = self.state()?;
-            (Rc::clone(&st.ctx), st.id.clone())
-        };
+        let (ctx, old_id) = self.store_handle()?;
         let destroyed = ctx.store.destroy(&old_id).await;
         let req = ServiceRequest::from_request(self.req.clone().ok_or(SessionError::NotWrapped)?);
         let id = ctx.config.new_id(&req)?;
@@ -282,15 +284,10 @@ impl Session {
     /// # Errors
     /// When the store fails (the session then stays as it was).
     pub async fn destroy(&self) -> Result<(), SessionError> {
-        let (ctx, id) = {
-            let st = self.state()?;
-            (Rc::clone(&st.ctx), st.id.clone())
-        };
+        let (ctx, id) = self.store_handle()?;
         ctx.store.destroy(&id).await?;
         let mut st = self.state_mut()?;
-        if !st.record.data.is_empty() {
-            st.change(Map::clear);
-        }
+        st.clear_data();
         st.status = Status::Destroyed;
         Ok(())
     }
@@ -300,10 +297,7 @@ impl Session {
     /// # Errors
     /// [`SessionError::NotFound`] when the store no longer has it, or a store error.
     pub async fn reload(&self) -> Result<(), SessionError> {
-        let (ctx, id) = {
-            let st = self.state()?;
-            (Rc::clone(&st.ctx), st.id.clone())
-        };
+        let (ctx, id) = self.store_handle()?;
         let record = ctx.store.get(&id).await?.ok_or(SessionError::NotFound)?;
         let mut st = self.state_mut()?;
         st.change(|data| *data = record.data);
@@ -340,15 +334,18 @@ impl FromRequest for Session {
     type Future = Ready<Result<Session, SessionError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let state = req.extensions().get::<Rc<RefCell<State>>>().cloned();
-        ready(state.map(|s| Session::attach(s, req)).ok_or_else(|| {
-            tracing::error!(
-                path = req.path(),
-                "Session extractor used on a request the SessionMiddleware did not handle \
+        ready(
+            state_of(req)
+                .map(|s| Session::attach(s, req))
+                .ok_or_else(|| {
+                    tracing::error!(
+                        path = req.path(),
+                        "Session extractor used on a request the SessionMiddleware did not handle \
                  (not wrapped, or outside cookie.path)"
-            );
-            SessionError::NotWrapped
-        }))
+                    );
+                    SessionError::NotWrapped
+                }),
+        )
     }
 }
 
@@ -359,9 +356,13 @@ pub trait SessionExt {
     fn get_session(&self) -> Session;
 }
 
+/// The session state the middleware put on this request, if it did.
+fn state_of(req: &HttpRequest) -> Option<Rc<RefCell<State>>> {
+    req.extensions().get::<Rc<RefCell<State>>>().cloned()
+}
+
 fn session_of(req: &HttpRequest) -> Session {
-    let state = req.extensions().get::<Rc<RefCell<State>>>().cloned();
-    state.map_or_else(Session::detached, |s| Session::attach(s, req))
+    state_of(req).map_or_else(Session::detached, |s| Session::attach(s, req))
 }
 
 impl SessionExt for HttpRequest {

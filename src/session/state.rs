@@ -9,6 +9,7 @@ use crate::cookie::SessionCookie;
 use crate::encoding::now_ms;
 use crate::middleware::Context;
 use crate::record::{Fingerprint, SessionRecord};
+use crate::rules::Facts;
 
 /// Where a session stands at the end of the request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,14 +53,6 @@ pub(crate) struct State {
     saved: Option<Saved>,
 }
 
-/// What [`State`] knows about its data at the end of the request.
-#[derive(Debug)]
-pub(crate) struct DataFacts {
-    pub(crate) modified: bool,
-    /// `Some(true)`: an explicit save stored the session as it now is.
-    pub(crate) explicit_save: Option<bool>,
-}
-
 impl State {
     pub(crate) fn new(ctx: Rc<Context>, id: String, record: SessionRecord) -> Self {
         State {
@@ -96,18 +89,32 @@ impl State {
         f(&mut self.record.data)
     }
 
-    /// Whether the data changed (compared by fingerprint, never assumed) and whether an
-    /// explicit save already stored it as it is.
-    pub(crate) fn data_facts(&self) -> DataFacts {
+    /// Everything the end-of-request rules need. Whether the data changed is decided by
+    /// fingerprint, never assumed.
+    pub(crate) fn facts(&self) -> Facts {
         let current = (self.generation > 0).then(|| Fingerprint::of(&self.record.data));
         let differs = |fp: &Fingerprint| current.as_ref().is_some_and(|c| c != fp);
         let data_modified = self.origin.as_ref().is_some_and(differs);
         let explicit_save = self.saved.as_ref().map(|s| {
             !self.cookie_unsaved && (s.generation == self.generation || !differs(&s.fingerprint))
         });
-        DataFacts {
+        Facts {
+            status: self.status,
+            loaded: self.loaded,
+            regenerated: self.regenerated,
             modified: data_modified || self.regenerated || self.cookie_changed,
             explicit_save,
+            persistent: self.record.cookie.is_persistent(),
+            had_cookie: self.had_cookie,
+            secure_cookie: self.record.cookie.secure(),
+            secure_connection: self.secure_connection,
+        }
+    }
+
+    /// Empties the data (a change only if there was any).
+    pub(crate) fn clear_data(&mut self) {
+        if !self.record.data.is_empty() {
+            self.change(Map::clear);
         }
     }
 
@@ -148,9 +155,7 @@ impl State {
             .config
             .cookie
             .new_cookie(self.secure_connection, now_ms());
-        if !self.record.data.is_empty() {
-            self.change(Map::clear);
-        }
+        self.clear_data();
         self.id = id;
         self.record.cookie = cookie;
         self.status = Status::Active;
