@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::dev::ServiceRequest;
 use actix_web::http::header::{HeaderMap, COOKIE};
@@ -9,9 +10,14 @@ use actix_web::HttpRequest;
 
 use crate::cookie::{find_cookie, CookieOptions, SameSite, Secure};
 use crate::encoding::decode_uri_component;
-use crate::session::SessionError;
+use crate::error::SessionError;
+use crate::gate::Gate;
+use crate::rules::Rules;
 use crate::signature::{Keys, Secrets};
 use crate::store::SessionStore;
+
+/// The default [`SessionMiddlewareBuilder::touch_after`].
+const DEFAULT_TOUCH_AFTER: Duration = Duration::from_secs(60);
 
 /// Longest session ID read from a cookie; anything longer is not one of ours.
 const MAX_ID_LEN: usize = 4096;
@@ -45,6 +51,33 @@ pub enum TrustProxy {
     /// Only enable this behind a proxy that overwrites `X-Forwarded-Proto`: otherwise
     /// any client can claim to be on HTTPS.
     Always,
+}
+
+/// How a save meets a concurrent change to the same session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WritePolicy {
+    /// Apply this request's own changes (keys set, keys removed, `clear`) onto the record
+    /// as it is in the store now, atomically, and never recreate a session that was
+    /// destroyed meanwhile (the default). Two overlapping requests that change different
+    /// keys both keep their change; for the same key the later save wins.
+    #[default]
+    Merge,
+    /// express-session's behaviour to the byte: the whole record as this request saw it
+    /// is written back, and the last save wins (an overlapping logout can be undone).
+    LastWriterWins,
+}
+
+/// When the session is read from the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Load {
+    /// When the request first uses it (the [`Session`](crate::Session) extractor, or
+    /// [`Session::load`](crate::Session::load)): a request that never uses the session
+    /// costs no store call, and does not extend the session's life (the default).
+    #[default]
+    Lazy,
+    /// Before the handler runs, on every request under `cookie.path`, as express-session
+    /// does: every request extends the session's life, used or not.
+    Eager,
 }
 
 /// An invalid configuration, naming the option to fix.
@@ -104,17 +137,12 @@ pub(crate) struct Config {
     pub(crate) keys: Keys,
     pub(crate) cookie: CookieOptions,
     pub(crate) rules: Rules,
+    pub(crate) write_policy: WritePolicy,
+    pub(crate) load: Load,
+    /// Milliseconds; see [`SessionMiddlewareBuilder::touch_after`].
+    pub(crate) touch_after_ms: i64,
     trust_proxy: TrustProxy,
     genid: Option<Genid>,
-}
-
-/// The express-session options that decide what happens at the end of a request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Rules {
-    pub(crate) resave: bool,
-    pub(crate) save_uninitialized: bool,
-    pub(crate) rolling: bool,
-    pub(crate) unset: Unset,
 }
 
 impl Config {
@@ -173,6 +201,9 @@ impl fmt::Debug for Config {
             .field("keys", &self.keys)
             .field("cookie", &self.cookie)
             .field("rules", &self.rules)
+            .field("write_policy", &self.write_policy)
+            .field("load", &self.load)
+            .field("touch_after_ms", &self.touch_after_ms)
             .field("trust_proxy", &self.trust_proxy)
             .field("genid", &self.genid.as_ref().map(|_| "custom"))
             .finish()
@@ -186,6 +217,7 @@ impl fmt::Debug for Config {
 pub struct SessionMiddleware<S> {
     pub(crate) config: Arc<Config>,
     pub(crate) store: Arc<S>,
+    pub(crate) gate: Arc<Gate>,
 }
 
 impl<S> Clone for SessionMiddleware<S> {
@@ -193,6 +225,7 @@ impl<S> Clone for SessionMiddleware<S> {
         SessionMiddleware {
             config: Arc::clone(&self.config),
             store: Arc::clone(&self.store),
+            gate: Arc::clone(&self.gate),
         }
     }
 }
@@ -219,8 +252,11 @@ impl<S: SessionStore> SessionMiddleware<S> {
                 resave: false,
                 save_uninitialized: false,
                 rolling: false,
-                unset: Unset::Keep,
+                destroy_unset: false,
             },
+            write_policy: WritePolicy::Merge,
+            load: Load::Lazy,
+            touch_after: DEFAULT_TOUCH_AFTER,
             trust_proxy: TrustProxy::Never,
             genid: None,
         }
@@ -235,6 +271,9 @@ pub struct SessionMiddlewareBuilder<S> {
     name: String,
     cookie: CookieOptions,
     rules: Rules,
+    write_policy: WritePolicy,
+    load: Load,
+    touch_after: Duration,
     trust_proxy: TrustProxy,
     genid: Option<Genid>,
 }
@@ -246,6 +285,9 @@ impl<S> fmt::Debug for SessionMiddlewareBuilder<S> {
             .field("name", &self.name)
             .field("cookie", &self.cookie)
             .field("rules", &self.rules)
+            .field("write_policy", &self.write_policy)
+            .field("load", &self.load)
+            .field("touch_after", &self.touch_after)
             .field("trust_proxy", &self.trust_proxy)
             .finish_non_exhaustive()
     }
@@ -287,7 +329,35 @@ impl<S: SessionStore> SessionMiddlewareBuilder<S> {
     /// What [`Session::unset`](crate::Session::unset) does to the stored session.
     /// Default [`Unset::Keep`].
     pub fn unset(mut self, unset: Unset) -> Self {
-        self.rules.unset = unset;
+        self.rules.destroy_unset = unset == Unset::Destroy;
+        self
+    }
+
+    /// How a save meets a concurrent change to the same session. Default
+    /// [`WritePolicy::Merge`].
+    pub fn write_policy(mut self, policy: WritePolicy) -> Self {
+        self.write_policy = policy;
+        self
+    }
+
+    /// When the session is read from the store. Default [`Load::Lazy`].
+    pub fn load(mut self, load: Load) -> Self {
+        self.load = load;
+        self
+    }
+
+    /// Extend a session's life in the store (the end-of-request touch of an unchanged
+    /// session) at most once per this interval. Default 60 seconds: a session in use
+    /// then costs one store read per request and one write per minute, and its server-side
+    /// expiry trails express-session's by at most a minute. `Duration::ZERO` touches on
+    /// every request, as express-session does.
+    ///
+    /// For a persistent cookie the interval is capped at half the cookie's max age, so a
+    /// session in use never expires. A store that cannot tell when it last extended a
+    /// record (see [`Loaded::extended_at`](crate::store::Loaded::extended_at)) is touched
+    /// on every request.
+    pub fn touch_after(mut self, interval: Duration) -> Self {
+        self.touch_after = interval;
         self
     }
 
@@ -322,12 +392,16 @@ impl<S: SessionStore> SessionMiddlewareBuilder<S> {
             name: self.name,
             cookie: self.cookie,
             rules: self.rules,
+            write_policy: self.write_policy,
+            load: self.load,
+            touch_after_ms: i64::try_from(self.touch_after.as_millis()).unwrap_or(i64::MAX),
             trust_proxy: self.trust_proxy,
             genid: self.genid,
         };
         Ok(SessionMiddleware {
             config: Arc::new(config),
             store: Arc::new(self.store),
+            gate: Arc::default(),
         })
     }
 

@@ -329,6 +329,11 @@ impl SessionCookie {
         }
     }
 
+    /// `originalMaxAge` in milliseconds.
+    pub(crate) fn original_max_age_ms(&self) -> Option<i64> {
+        self.original_max_age
+    }
+
     /// Whether the cookie outlives the browser session (it has an expiry).
     pub(crate) fn is_persistent(&self) -> bool {
         self.expires.is_some()

@@ -108,8 +108,19 @@ pub(crate) fn decode_uri_component(input: &[u8]) -> Option<std::borrow::Cow<'_, 
 
 /// Milliseconds since the Unix epoch, now.
 pub(crate) fn now_ms() -> i64 {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
-    now.map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+    system_time_ms(std::time::SystemTime::now())
+}
+
+/// Milliseconds since the epoch (0 before it).
+pub(crate) fn system_time_ms(t: std::time::SystemTime) -> i64 {
+    let since = t.duration_since(std::time::UNIX_EPOCH);
+    since.map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// The time `ms` milliseconds after the epoch (the epoch for negative values).
+pub(crate) fn ms_system_time(ms: i64) -> std::time::SystemTime {
+    let after = std::time::Duration::from_millis(u64::try_from(ms).unwrap_or(0));
+    std::time::UNIX_EPOCH + after
 }
 
 /// Civil date (year, month 1-12, day 1-31) of a day count since 1970-01-01.

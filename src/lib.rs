@@ -96,8 +96,11 @@
 )]
 
 mod config;
+mod context;
 mod cookie;
 mod encoding;
+mod error;
+mod gate;
 mod id;
 mod middleware;
 mod record;
@@ -106,13 +109,16 @@ mod session;
 mod signature;
 pub mod store;
 
-pub use config::{ConfigError, SessionMiddleware, SessionMiddlewareBuilder, TrustProxy, Unset};
+pub use config::{
+    ConfigError, Load, SessionMiddleware, SessionMiddlewareBuilder, TrustProxy, Unset, WritePolicy,
+};
 pub use cookie::{CookieOptions, Priority, SameSite, Secure, SessionCookie};
+pub use error::SessionError;
 pub use id::{generate_id, uuid_v4_id};
 #[doc(hidden)]
 pub use middleware::SessionMiddlewareService;
 pub use record::{Fingerprint, SessionRecord};
-pub use session::{Session, SessionError, SessionExt};
+pub use session::{Session, SessionExt};
 pub use signature::{sign, unsign, Secrets};
 pub use store::MemoryStore;
 #[cfg(feature = "postgres")]

@@ -11,26 +11,13 @@ use actix_web::http::header::{HeaderValue, SET_COOKIE};
 use actix_web::{Error, HttpMessage, HttpRequest, HttpResponse};
 use futures_util::future::{ready, LocalBoxFuture, Ready};
 
-use crate::config::{Config, SessionMiddleware};
+use crate::config::{Config, Load, SessionMiddleware};
+use crate::context::Context;
 use crate::encoding::now_ms;
-use crate::record::SessionRecord;
-use crate::rules::{decide, Outcome};
-use crate::session::{SessionError, State, Status};
-use crate::store::{SessionStore, StoreError};
-
-/// What every request of one worker shares: the configuration and the store.
-pub(crate) struct Context {
-    pub(crate) config: Arc<Config>,
-    pub(crate) store: Arc<dyn SessionStore>,
-}
-
-impl std::fmt::Debug for Context {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Context")
-            .field("config", &self.config)
-            .finish_non_exhaustive()
-    }
-}
+use crate::rules::{decide, Outcome, Status};
+use crate::session::persist::{self, Written};
+use crate::session::{SessionError, Slot, State};
+use crate::store::SessionStore;
 
 impl<S, B, St> Transform<S, ServiceRequest> for SessionMiddleware<St>
 where
@@ -49,6 +36,7 @@ where
         let ctx = Context {
             config: Arc::clone(&self.config),
             store,
+            gate: Arc::clone(&self.gate),
         };
         ready(Ok(SessionMiddlewareService {
             service: Rc::new(service),
@@ -87,80 +75,44 @@ where
         let ctx = Rc::clone(&self.ctx);
         Box::pin(async move {
             // Outside cookie.path, or already handled by an outer SessionMiddleware.
-            if !ctx.config.in_scope(&req) || req.extensions().contains::<Rc<RefCell<State>>>() {
+            if !ctx.config.in_scope(&req) || req.extensions().contains::<Rc<Slot>>() {
                 return service
                     .call(req)
                     .await
                     .map(ServiceResponse::map_into_left_body);
             }
-            let state = match load(&ctx, &req).await {
-                Ok(state) => Rc::new(RefCell::new(state)),
-                Err(e) => return Ok(failure(req.into_parts().0, &e)),
-            };
-            req.extensions_mut().insert(Rc::clone(&state));
+            let slot = Rc::new(Slot {
+                ctx: Rc::clone(&ctx),
+                state: RefCell::new(None),
+            });
+            if ctx.config.load == Load::Eager {
+                if let Err(e) = persist::ensure_loaded(&slot, req.request()).await {
+                    return Ok(failure(req.into_parts().0, &e));
+                }
+            }
+            req.extensions_mut().insert(Rc::clone(&slot));
             let res = service.call(req).await?;
-            Ok(finish(&ctx, &state, res).await)
+            Ok(finish(&slot, res).await)
         })
     }
 }
 
-/// Reads the signed cookie and loads the session, or starts a new one.
-async fn load(ctx: &Rc<Context>, req: &ServiceRequest) -> Result<State, SessionError> {
-    let cookie_id = ctx.config.read_session_id(req.headers());
-    let had_cookie = cookie_id.is_some();
-    let loaded = match cookie_id {
-        Some(id) => fetch(ctx, id).await?,
+/// Decides, runs the store operation and adds the cookie; a store failure replaces the
+/// response with an empty 500. A session the request never used costs nothing.
+async fn finish<B>(slot: &Slot, res: ServiceResponse<B>) -> ServiceResponse<EitherBody<B>> {
+    let config = &slot.ctx.config;
+    let outcome = match slot.state.borrow_mut().as_mut() {
+        Some(st) => plan(config, st),
+        None => return res.map_into_left_body(),
+    };
+    let outcome = match store(slot, outcome, res.request()).await {
+        Ok(outcome) => outcome,
+        Err(e) => return failure(res.into_parts().0, &e),
+    };
+    let header = match slot.state.borrow().as_ref() {
+        Some(st) => cookie_header(config, st, outcome),
         None => None,
     };
-    let secure_connection = ctx.config.is_secure(req.request());
-    let mut state = match loaded {
-        Some(state) => state,
-        None => {
-            let cookie = ctx.config.cookie.new_cookie(secure_connection, now_ms());
-            let id = ctx.config.new_id(req)?;
-            State::new(Rc::clone(ctx), id, SessionRecord::new(cookie))
-        }
-    };
-    state.had_cookie = had_cookie;
-    state.secure_connection = secure_connection;
-    Ok(state)
-}
-
-/// The stored session under a cookie's ID. Unknown IDs (and records that no longer
-/// parse) give `None`: a new session under a new ID, never the client's.
-async fn fetch(ctx: &Rc<Context>, id: String) -> Result<Option<State>, SessionError> {
-    match ctx.store.get(&id).await {
-        Ok(Some(record)) => {
-            let mut state = State::new(Rc::clone(ctx), id, record);
-            state.loaded = true;
-            Ok(Some(state))
-        }
-        Ok(None) => Ok(None),
-        Err(StoreError::Serialization(e)) => {
-            tracing::warn!(error = %e, "unreadable session record; starting a new session");
-            Ok(None)
-        }
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// Decides, runs the store operation and adds the cookie; a store failure replaces the
-/// response with an empty 500.
-async fn finish<B>(
-    ctx: &Context,
-    state: &RefCell<State>,
-    res: ServiceResponse<B>,
-) -> ServiceResponse<EitherBody<B>> {
-    let (outcome, header) = prepare(&ctx.config, &mut state.borrow_mut());
-    if outcome.destroy || outcome.save || outcome.touch {
-        // Moved out for the store call rather than copied, and put back afterwards.
-        let (id, record) = state.borrow_mut().take_record();
-        let result = apply(ctx, outcome, &id, &record).await;
-        state.borrow_mut().put_back(id, record);
-        if let Err(e) = result {
-            return failure(res.into_parts().0, &e.into());
-        }
-    }
     let mut res = res.map_into_left_body();
     if let Some(value) = header {
         res.headers_mut().append(SET_COOKIE, value);
@@ -168,33 +120,76 @@ async fn finish<B>(
     res
 }
 
-/// Renews the expiry, gathers the facts, decides, and renders the cookie if one is due.
-fn prepare(config: &Config, st: &mut State) -> (Outcome, Option<HeaderValue>) {
-    if st.status == Status::Active {
-        st.record.cookie.reset_expiry(now_ms());
-    }
-    let outcome = decide(config.rules, st.facts());
+/// Decides by express-session's rules, skips a touch that is not due yet, and renews
+/// the cookie's expiry when it will be stored or sent.
+fn plan(config: &Config, st: &mut State) -> Outcome {
+    let mut outcome = decide(config.rules, st.facts());
     if outcome.withheld {
         tracing::warn!("a Secure session cookie was not sent over a plain-HTTP connection");
     }
-    (outcome, cookie_header(config, st, outcome))
+    let now = now_ms();
+    if outcome.touch && !touch_due(config, st, now) {
+        outcome.touch = false;
+    }
+    if st.status == Status::Active && (outcome.save || outcome.touch || outcome.set_cookie) {
+        st.record_mut().cookie.reset_expiry(now);
+    }
+    outcome
 }
 
-async fn apply(
-    ctx: &Context,
-    outcome: Outcome,
-    id: &str,
-    record: &SessionRecord,
-) -> Result<(), StoreError> {
+/// Whether the store's expiry should be extended now: always when the store did not
+/// say when it last did, else once `touch_after` (capped at half the cookie's max age)
+/// has passed since.
+fn touch_due(config: &Config, st: &State, now: i64) -> bool {
+    let Some(extended_at) = st.extended_at_ms else {
+        return true;
+    };
+    let half_life = st
+        .record
+        .cookie
+        .original_max_age_ms()
+        .map_or(i64::MAX, |ms| ms / 2);
+    now.saturating_sub(extended_at) >= config.touch_after_ms.min(half_life)
+}
+
+/// Runs the store operation the outcome calls for. A save that finds the session
+/// destroyed meanwhile writes nothing and clears the cookie instead.
+async fn store(
+    slot: &Slot,
+    mut outcome: Outcome,
+    req: &HttpRequest,
+) -> Result<Outcome, SessionError> {
+    let store = &slot.ctx.store;
     if outcome.destroy {
-        ctx.store.destroy(id).await
+        let id = slot_id(slot);
+        store.destroy(&id).await?;
     } else if outcome.save {
-        ctx.store.set(id, record).await
+        if persist::save(slot, req).await? == Written::Gone {
+            // No cookie either way: re-sending would bring the dead ID back to the
+            // browser, and clearing could drop the cookie of the session that replaced
+            // it (an overlapping `regenerate`, i.e. a login).
+            tracing::warn!(
+                "not saving the session: it was destroyed or expired since this request \
+                 loaded it (an overlapping logout or regenerate)"
+            );
+            outcome = Outcome::default();
+        }
     } else if outcome.touch {
-        ctx.store.touch(id, record).await
-    } else {
-        Ok(())
+        let (id, record) = match slot.state.borrow().as_ref() {
+            Some(st) => (st.id.clone(), Arc::clone(&st.record)),
+            None => return Ok(outcome),
+        };
+        store.touch(&id, &record).await?;
     }
+    Ok(outcome)
+}
+
+fn slot_id(slot: &Slot) -> String {
+    slot.state
+        .borrow()
+        .as_ref()
+        .map(|st| st.id.clone())
+        .unwrap_or_default()
 }
 
 fn cookie_header(config: &Config, st: &State, outcome: Outcome) -> Option<HeaderValue> {

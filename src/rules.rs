@@ -2,8 +2,25 @@
 //! is known about the session, whether to save, touch, destroy, and send or clear the
 //! cookie.
 
-use crate::config::{Rules, Unset};
-use crate::session::Status;
+/// Where a session stands at the end of the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Status {
+    Active,
+    /// `Session::unset`: `req.session = null`.
+    Unset,
+    /// `Session::destroy` ran (the store record is gone).
+    Destroyed,
+}
+
+/// The express-session options that decide what happens at the end of a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Rules {
+    pub(crate) resave: bool,
+    pub(crate) save_uninitialized: bool,
+    pub(crate) rolling: bool,
+    /// `unset: 'destroy'`: an unset session is destroyed.
+    pub(crate) destroy_unset: bool,
+}
 
 /// Everything [`decide`] needs to know about the session at the end of the request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,7 +57,7 @@ pub(crate) struct Outcome {
 pub(crate) fn decide(rules: Rules, f: Facts) -> Outcome {
     match f.status {
         Status::Destroyed => removal(f, false),
-        Status::Unset if rules.unset == Unset::Destroy => removal(f, true),
+        Status::Unset if rules.destroy_unset => removal(f, true),
         Status::Unset => Outcome::default(),
         Status::Active => decide_active(rules, f),
     }
@@ -91,7 +108,7 @@ mod tests {
         resave: false,
         save_uninitialized: false,
         rolling: false,
-        unset: Unset::Keep,
+        destroy_unset: false,
     };
 
     /// A session as it is at the end of a plain request: loaded, unchanged, over HTTP.
@@ -136,7 +153,7 @@ mod tests {
             ..RULES
         };
         let destroy = Rules {
-            unset: Unset::Destroy,
+            destroy_unset: true,
             ..RULES
         };
         let modified = Facts {
@@ -356,7 +373,7 @@ mod tests {
                 resave: bit(0),
                 save_uninitialized: bit(1),
                 rolling: bit(2),
-                unset: Unset::Keep,
+                destroy_unset: false,
             };
             let facts = Facts {
                 status: Status::Active,

@@ -1,84 +1,26 @@
-//! The [`Session`] extractor, its per-request state, and [`SessionError`].
+//! The [`Session`] extractor and [`SessionExt`].
 
-use std::cell::{Ref, RefCell, RefMut};
+use std::cell::{Ref, RefMut};
 use std::fmt;
 use std::rc::Rc;
 use std::time::Duration;
 
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
-use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError};
-use futures_util::future::{ready, Ready};
+use actix_web::{FromRequest, HttpMessage, HttpRequest};
+use futures_util::future::{ready, Either, LocalBoxFuture, Ready};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::cookie::SessionCookie;
 use crate::encoding::now_ms;
-use crate::middleware::Context;
-use crate::store::StoreError;
+pub(crate) use crate::error::SessionError;
+use crate::rules::Status;
 
+pub(crate) mod persist;
 mod state;
 
-pub(crate) use state::{State, Status};
-
-/// Why a session operation failed. As an actix-web error it is a 500 with an empty
-/// body: the details go to the log, never to the client.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum SessionError {
-    /// The request did not pass through [`SessionMiddleware`](crate::SessionMiddleware)
-    /// (not wrapped, or outside `cookie.path`).
-    NotWrapped,
-    /// `cookie` is reserved for the session cookie's state.
-    ReservedKey,
-    /// A value could not be converted to or from JSON.
-    Json(serde_json::Error),
-    /// The session was destroyed or unset in this request; call
-    /// [`Session::regenerate`] to start a new one.
-    Inactive,
-    /// [`Session::reload`] found no stored session.
-    NotFound,
-    /// The operating system's random source failed.
-    Random,
-    /// The store failed.
-    Store(StoreError),
-}
-
-impl fmt::Display for SessionError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            SessionError::NotWrapped => "the session middleware did not handle this request",
-            SessionError::ReservedKey => "the session key `cookie` is reserved",
-            SessionError::Json(_) => "a session value could not be converted to or from JSON",
-            SessionError::Inactive => "the session was destroyed or unset in this request",
-            SessionError::NotFound => "failed to load session: not in the store",
-            SessionError::Random => "could not generate a session ID",
-            SessionError::Store(_) => "the session store failed",
-        })
-    }
-}
-
-impl std::error::Error for SessionError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            SessionError::Json(e) => Some(e),
-            SessionError::Store(e) => Some(e),
-            _ => None,
-        }
-    }
-}
-
-impl From<StoreError> for SessionError {
-    fn from(e: StoreError) -> Self {
-        SessionError::Store(e)
-    }
-}
-
-impl ResponseError for SessionError {
-    fn error_response(&self) -> HttpResponse {
-        HttpResponse::InternalServerError().finish()
-    }
-}
+pub(crate) use state::{Slot, State};
 
 /// The session of the current request: an extractor, cheap to clone (all clones are the
 /// same session).
@@ -98,7 +40,7 @@ impl ResponseError for SessionError {
 /// ```
 #[derive(Clone)]
 pub struct Session {
-    state: Option<Rc<RefCell<State>>>,
+    slot: Option<Rc<Slot>>,
     req: Option<HttpRequest>,
 }
 
@@ -116,38 +58,48 @@ impl fmt::Debug for Session {
 }
 
 impl Session {
-    pub(crate) fn attach(state: Rc<RefCell<State>>, req: &HttpRequest) -> Self {
+    pub(crate) fn attach(slot: Rc<Slot>, req: &HttpRequest) -> Self {
         Session {
-            state: Some(state),
+            slot: Some(slot),
             req: Some(req.clone()),
         }
     }
 
     fn detached() -> Self {
         Session {
-            state: None,
+            slot: None,
             req: None,
         }
     }
 
-    fn state(&self) -> Result<Ref<'_, State>, SessionError> {
-        self.state
-            .as_ref()
-            .map(|s| s.borrow())
-            .ok_or(SessionError::NotWrapped)
+    fn slot(&self) -> Result<(&Rc<Slot>, &HttpRequest), SessionError> {
+        match (&self.slot, &self.req) {
+            (Some(slot), Some(req)) => Ok((slot, req)),
+            _ => Err(SessionError::NotWrapped),
+        }
     }
 
-    /// What an async store call needs, taken out so that no borrow is held across it.
-    fn store_handle(&self) -> Result<(Rc<Context>, String), SessionError> {
-        let st = self.state()?;
-        Ok((Rc::clone(&st.ctx), st.id.clone()))
+    fn state(&self) -> Result<Ref<'_, State>, SessionError> {
+        let (slot, _) = self.slot()?;
+        Ref::filter_map(slot.state.borrow(), Option::as_ref).map_err(|_| SessionError::NotLoaded)
     }
 
     fn state_mut(&self) -> Result<RefMut<'_, State>, SessionError> {
-        self.state
-            .as_ref()
-            .map(|s| s.borrow_mut())
-            .ok_or(SessionError::NotWrapped)
+        let (slot, _) = self.slot()?;
+        RefMut::filter_map(slot.state.borrow_mut(), Option::as_mut)
+            .map_err(|_| SessionError::NotLoaded)
+    }
+
+    /// Loads the session from the store if this request has not yet. The extractor does
+    /// this for you; call it on a session from
+    /// [`get_session`](SessionExt::get_session) (in a middleware) before using it,
+    /// unless the middleware loads eagerly ([`Load::Eager`](crate::Load::Eager)).
+    ///
+    /// # Errors
+    /// [`SessionError::NotWrapped`] outside the middleware, or a store error.
+    pub async fn load(&self) -> Result<(), SessionError> {
+        let (slot, req) = self.slot()?;
+        persist::ensure_loaded(slot, req).await
     }
 
     /// The session ID (empty if the request was not wrapped by the middleware).
@@ -187,18 +139,13 @@ impl Session {
         let value = serde_json::to_value(value).map_err(SessionError::Json)?;
         let mut st = self.state_mut()?;
         st.active()?;
-        st.change(|data| data.insert(key, value));
+        st.insert(key, value);
         Ok(())
     }
 
     /// Removes `key`, returning its JSON value.
     pub fn remove(&self, key: &str) -> Option<Value> {
-        let mut st = self.state_mut().ok()?;
-        if st.record.data.contains_key(key) {
-            st.change(|data| data.remove(key))
-        } else {
-            None
-        }
+        self.state_mut().ok()?.remove(key)
     }
 
     /// Whether `key` is set.
@@ -239,7 +186,7 @@ impl Session {
     /// change: the session is saved and the cookie re-sent ("remember me").
     pub fn set_max_age(&self, max_age: Option<Duration>) {
         if let Ok(mut st) = self.state_mut() {
-            st.record.cookie.set_max_age(max_age, now_ms());
+            st.record_mut().cookie.set_max_age(max_age, now_ms());
             st.mark_cookie_changed();
         }
     }
@@ -248,7 +195,7 @@ impl Session {
     /// the middleware does this on every response anyway.
     pub fn touch(&self) {
         if let Ok(mut st) = self.state_mut() {
-            st.record.cookie.reset_expiry(now_ms());
+            st.record_mut().cookie.reset_expiry(now_ms());
         }
     }
 
@@ -266,16 +213,15 @@ impl Session {
     /// options), destroying the old one in the store. Call it on login, against session
     /// fixation. The new session is saved and its cookie sent at the end of the request.
     ///
+    /// With [`WritePolicy::Merge`](crate::WritePolicy::Merge) the new session is stored
+    /// before the old one is destroyed, so an overlapping request never finds neither.
+    ///
     /// # Errors
     /// When the store fails to destroy the old session (the new session is still in
-    /// place), or a new ID cannot be generated.
+    /// place), or a new ID cannot be generated or stored.
     pub async fn regenerate(&self) -> Result<(), SessionError> {
-        let (ctx, old_id) = self.store_handle()?;
-        let destroyed = ctx.store.destroy(&old_id).await;
-        let req = ServiceRequest::from_request(self.req.clone().ok_or(SessionError::NotWrapped)?);
-        let id = ctx.config.new_id(&req)?;
-        self.state_mut()?.regenerate_as(id);
-        destroyed.map_err(SessionError::Store)
+        let (slot, req) = self.slot()?;
+        persist::regenerate(slot, req).await
     }
 
     /// Destroys the session in the store now; the response tells the browser to drop
@@ -284,8 +230,9 @@ impl Session {
     /// # Errors
     /// When the store fails (the session then stays as it was).
     pub async fn destroy(&self) -> Result<(), SessionError> {
-        let (ctx, id) = self.store_handle()?;
-        ctx.store.destroy(&id).await?;
+        let (slot, _) = self.slot()?;
+        let id = self.state()?.id.clone();
+        slot.ctx.store.destroy(&id).await?;
         let mut st = self.state_mut()?;
         st.clear_data();
         st.status = Status::Destroyed;
@@ -297,12 +244,11 @@ impl Session {
     /// # Errors
     /// [`SessionError::NotFound`] when the store no longer has it, or a store error.
     pub async fn reload(&self) -> Result<(), SessionError> {
-        let (ctx, id) = self.store_handle()?;
-        let record = ctx.store.get(&id).await?.ok_or(SessionError::NotFound)?;
-        let mut st = self.state_mut()?;
-        st.change(|data| *data = record.data);
-        st.record.cookie = record.cookie;
-        st.status = Status::Active;
+        let (slot, _) = self.slot()?;
+        let id = self.state()?.id.clone();
+        let loaded = slot.ctx.store.load(&id).await?;
+        self.state_mut()?
+            .replace(loaded.ok_or(SessionError::NotFound)?);
         Ok(())
     }
 
@@ -310,42 +256,53 @@ impl Session {
     /// if something changed after this).
     ///
     /// # Errors
-    /// [`SessionError::Inactive`] after `destroy`/`unset`, or a store error.
+    /// [`SessionError::Inactive`] after `destroy`/`unset`, [`SessionError::NotFound`]
+    /// when the session was destroyed meanwhile (by an overlapping request), or a store
+    /// error.
     pub async fn save(&self) -> Result<(), SessionError> {
-        let (ctx, id, record, generation) = {
+        let (slot, req) = self.slot()?;
+        let generation = {
             let st = self.state()?;
             st.active()?;
-            (
-                Rc::clone(&st.ctx),
-                st.id.clone(),
-                st.record.clone(),
-                st.generation,
-            )
+            st.generation
         };
-        ctx.store.set(&id, &record).await?;
+        let written = persist::save(slot, req).await?;
         let mut st = self.state_mut()?;
-        st.mark_saved(generation, record.fingerprint());
+        if written == persist::Written::Gone {
+            st.clear_data();
+            st.status = Status::Destroyed;
+            return Err(SessionError::NotFound);
+        }
+        st.mark_saved(generation);
         Ok(())
     }
 }
 
 impl FromRequest for Session {
     type Error = SessionError;
-    type Future = Ready<Result<Session, SessionError>>;
+    type Future = Either<
+        Ready<Result<Session, SessionError>>,
+        LocalBoxFuture<'static, Result<Session, SessionError>>,
+    >;
 
+    /// Loads the session on first use (see [`Load`](crate::Load)).
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(
-            state_of(req)
-                .map(|s| Session::attach(s, req))
-                .ok_or_else(|| {
-                    tracing::error!(
-                        path = req.path(),
-                        "Session extractor used on a request the SessionMiddleware did not handle \
+        let Some(slot) = slot_of(req) else {
+            tracing::error!(
+                path = req.path(),
+                "Session extractor used on a request the SessionMiddleware did not handle \
                  (not wrapped, or outside cookie.path)"
-                    );
-                    SessionError::NotWrapped
-                }),
-        )
+            );
+            return Either::Left(ready(Err(SessionError::NotWrapped)));
+        };
+        let session = Session::attach(slot, req);
+        if session.state().is_ok() {
+            return Either::Left(ready(Ok(session)));
+        }
+        Either::Right(Box::pin(async move {
+            session.load().await?;
+            Ok(session)
+        }))
     }
 }
 
@@ -356,13 +313,13 @@ pub trait SessionExt {
     fn get_session(&self) -> Session;
 }
 
-/// The session state the middleware put on this request, if it did.
-fn state_of(req: &HttpRequest) -> Option<Rc<RefCell<State>>> {
-    req.extensions().get::<Rc<RefCell<State>>>().cloned()
+/// The session slot the middleware put on this request, if it did.
+pub(crate) fn slot_of(req: &HttpRequest) -> Option<Rc<Slot>> {
+    req.extensions().get::<Rc<Slot>>().cloned()
 }
 
 fn session_of(req: &HttpRequest) -> Session {
-    state_of(req).map_or_else(Session::detached, |s| Session::attach(s, req))
+    slot_of(req).map_or_else(Session::detached, |s| Session::attach(s, req))
 }
 
 impl SessionExt for HttpRequest {

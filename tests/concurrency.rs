@@ -1,6 +1,7 @@
-//! Concurrency: 64 requests in flight on one session at once.
+//! Concurrency under [`WritePolicy::LastWriterWins`]: 64 requests in flight on one
+//! session at once. (The default policy, `Merge`, is tested in `tests/merge.rs`.)
 //!
-//! express-session has no locking, and neither has this crate: each request loads the
+//! express-session has no locking, and neither has this policy: each request loads the
 //! session at its start and, if it saves, writes back the whole record at its end. Two
 //! requests that overlap both read the same state; the one whose save reaches the store
 //! last wins, and the other's change is lost (a "lost update"). With `resave(true)` even
@@ -20,7 +21,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use actix_express_session::store::{SessionStore, StoreFuture};
-use actix_express_session::{MemoryStore, SessionMiddleware, SessionRecord};
+use actix_express_session::{MemoryStore, SessionMiddleware, SessionRecord, WritePolicy};
 use actix_web::test;
 use common::{app, body, pair, set_cookie, set_cookies, sid, SECRET};
 use futures_util::future::join_all;
@@ -183,6 +184,7 @@ async fn sixty_four_increments_at_once_lose_all_but_one_when_every_load_comes_fi
         let store = Interleaving::new(Yields::Uniform(1));
         let app = app(SessionMiddleware::builder(store.clone(), SECRET)
             .resave(resave)
+            .write_policy(WritePolicy::LastWriterWins)
             .build()
             .unwrap())
         .await;
@@ -212,6 +214,7 @@ async fn scrambled_increments_are_consistent_and_the_last_writer_wins() {
         let store = Interleaving::new(Yields::Scrambled);
         let app = app(SessionMiddleware::builder(store.clone(), SECRET)
             .resave(resave)
+            .write_policy(WritePolicy::LastWriterWins)
             .build()
             .unwrap())
         .await;
@@ -259,6 +262,7 @@ async fn with_resave_true_a_read_that_overlaps_a_write_can_undo_it() {
         let store = Interleaving::new(Yields::Uniform(1));
         let app = app(SessionMiddleware::builder(store.clone(), SECRET)
             .resave(resave)
+            .write_policy(WritePolicy::LastWriterWins)
             .build()
             .unwrap())
         .await;
@@ -300,6 +304,7 @@ async fn destroys_racing_increments_end_as_the_last_store_call_says() {
         let store = Interleaving::new(Yields::Scrambled);
         let app = app(SessionMiddleware::builder(store.clone(), SECRET)
             .resave(resave)
+            .write_policy(WritePolicy::LastWriterWins)
             .build()
             .unwrap())
         .await;

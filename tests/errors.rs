@@ -5,8 +5,9 @@ mod common;
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use actix_express_session::{MemoryStore, Session, SessionMiddleware};
+use actix_express_session::{Load, MemoryStore, Session, SessionMiddleware};
 use actix_web::{test, web, App};
 use common::{app, body, get, pair, set_cookie, Flaky, SECRET};
 
@@ -79,18 +80,35 @@ async fn a_store_outage_is_an_empty_500_with_a_log_line_and_service_resumes() {
     assert_eq!(body(res).await, "2", "the session survived the outage");
 }
 
+/// With lazy loading (the default) a request whose handler never uses the session
+/// makes no store call, so a store outage does not reach it; with eager loading it does.
+#[actix_rt::test]
+async fn a_store_outage_reaches_only_requests_that_use_the_session() {
+    for (load, noop_status) in [(Load::Lazy, 200), (Load::Eager, 500)] {
+        let store = Flaky::default();
+        let sessions = SessionMiddleware::builder(store.clone(), SECRET).load(load);
+        let app = app(sessions.build().unwrap()).await;
+        let cookie = set_cookie(&get(&app, "/count", None).await).unwrap();
+        store.fail(true);
+        let res = get(&app, "/noop", Some(&pair(&cookie))).await;
+        assert_eq!(res.status(), noop_status, "{load:?}");
+        assert_eq!(set_cookie(&res), None);
+        let res = get(&app, "/read", Some(&pair(&cookie))).await;
+        assert_eq!(res.status(), 500, "{load:?}: the load failed");
+    }
+}
+
+/// A touch that fails is a 500 like any other store failure.
 #[actix_rt::test]
 async fn a_failed_touch_is_a_500_too() {
     let store = Flaky::default();
-    let app = app(SessionMiddleware::builder(store.clone(), SECRET)
-        .build()
-        .unwrap())
-    .await;
+    let sessions = SessionMiddleware::builder(store.clone(), SECRET).touch_after(Duration::ZERO);
+    let app = app(sessions.build().unwrap()).await;
     let cookie = set_cookie(&get(&app, "/count", None).await).unwrap();
-    let handler_ran = get(&app, "/read", Some(&pair(&cookie))).await;
-    assert_eq!(handler_ran.status(), 200);
-    store.fail(true);
-    assert_eq!(get(&app, "/noop", Some(&pair(&cookie))).await.status(), 500);
+    store.fail_after(1);
+    let res = get(&app, "/read", Some(&pair(&cookie))).await;
+    assert_eq!(res.status(), 500, "the load worked, the touch failed");
+    assert_eq!(body(res).await, "");
 }
 
 #[actix_rt::test]
@@ -113,17 +131,21 @@ async fn an_unreadable_stored_record_is_a_fresh_session_and_is_left_in_place() {
     use actix_express_session::store::SessionStore;
     struct Corrupt(MemoryStore);
     impl SessionStore for Corrupt {
+        /// Every record it has reads back as garbage.
         fn get<'a>(
             &'a self,
-            _: &'a str,
+            sid: &'a str,
         ) -> actix_express_session::store::StoreFuture<
             'a,
             Option<actix_express_session::SessionRecord>,
         > {
-            let err = actix_express_session::SessionRecord::from_json(b"[1]").unwrap_err();
-            Box::pin(
-                async move { Err(actix_express_session::store::StoreError::Serialization(err)) },
-            )
+            Box::pin(async move {
+                if self.0.get(sid).await?.is_none() {
+                    return Ok(None);
+                }
+                let err = actix_express_session::SessionRecord::from_json(b"[1]").unwrap_err();
+                Err(actix_express_session::store::StoreError::Serialization(err))
+            })
         }
         fn set<'a>(
             &'a self,

@@ -3,6 +3,8 @@
 
 mod common;
 
+use std::time::Duration;
+
 use actix_express_session::store::SessionStore;
 use actix_express_session::{CookieOptions, MemoryStore, SessionMiddleware};
 use common::{app, body, get, pair, set_cookie, sid, Recorder, SECRET};
@@ -66,16 +68,90 @@ async fn save_uninitialized_stores_and_sends_an_empty_session() {
 async fn resave_false_only_touches_an_unmodified_session() {
     let store = Recorder::default();
     let app = app(SessionMiddleware::builder(store.clone(), SECRET)
+        .touch_after(Duration::ZERO)
         .build()
         .unwrap())
     .await;
     let cookie = set_cookie(&get(&app, "/count", None).await).unwrap();
     let id = sid(&cookie);
-    assert_eq!(store.calls(), [format!("set {id}")]);
+    assert_eq!(store.calls(), [format!("create {id}")]);
     get(&app, "/read", Some(&pair(&cookie))).await;
-    assert_eq!(store.calls(), [format!("get {id}"), format!("touch {id}")]);
+    assert_eq!(store.calls(), [format!("load {id}"), format!("touch {id}")]);
     get(&app, "/count", Some(&pair(&cookie))).await;
-    assert_eq!(store.calls(), [format!("get {id}"), format!("set {id}")]);
+    assert_eq!(
+        store.calls(),
+        [format!("load {id}"), format!("save_if {id}")]
+    );
+}
+
+/// The store round trips of each kind of request, with the default options: a request
+/// that never uses the session makes none; a read within `touch_after` makes one (the
+/// load); a change makes one load and one write; a new session one write.
+#[actix_rt::test]
+async fn store_round_trips_per_request() {
+    let store = Recorder::default();
+    let app = app(SessionMiddleware::builder(store.clone(), SECRET)
+        .build()
+        .unwrap())
+    .await;
+    let cookie = set_cookie(&get(&app, "/count", None).await).unwrap();
+    let id = sid(&cookie);
+    assert_eq!(store.calls(), [format!("create {id}")], "new: one write");
+    let res = get(&app, "/noop", Some(&pair(&cookie))).await;
+    assert_eq!((res.status().as_u16(), set_cookie(&res)), (200, None));
+    assert_eq!(store.calls(), Vec::<String>::new(), "unused: no store call");
+    assert_eq!(
+        body(get(&app, "/read", Some(&pair(&cookie))).await).await,
+        "1"
+    );
+    assert_eq!(store.calls(), [format!("load {id}")], "read: the load only");
+    assert_eq!(
+        body(get(&app, "/count", Some(&pair(&cookie))).await).await,
+        "2"
+    );
+    assert_eq!(
+        store.calls(),
+        [format!("load {id}"), format!("save_if {id}")],
+        "changed: one load, one write"
+    );
+}
+
+/// A touch is due again once `touch_after` has passed since the store last extended the
+/// session; a persistent cookie caps the interval at half its max age.
+#[actix_rt::test]
+async fn a_touch_is_due_once_touch_after_has_passed() {
+    for (touch_after, max_age) in [(150, None), (60_000, Some(300))] {
+        let store = Recorder::default();
+        let mut cookie_options = CookieOptions::default();
+        if let Some(ms) = max_age {
+            cookie_options = cookie_options.max_age(Duration::from_millis(ms));
+        }
+        let app = app(SessionMiddleware::builder(store.clone(), SECRET)
+            .touch_after(Duration::from_millis(touch_after))
+            .cookie(cookie_options)
+            .build()
+            .unwrap())
+        .await;
+        let cookie = set_cookie(&get(&app, "/count", None).await).unwrap();
+        let id = sid(&cookie);
+        store.calls();
+        get(&app, "/read", Some(&pair(&cookie))).await;
+        assert_eq!(
+            store.calls(),
+            [format!("load {id}")],
+            "{touch_after} ms: not yet"
+        );
+        actix_rt::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(
+            body(get(&app, "/read", Some(&pair(&cookie))).await).await,
+            "1"
+        );
+        assert_eq!(
+            store.calls(),
+            [format!("load {id}"), format!("touch {id}")],
+            "{touch_after} ms, max age {max_age:?}: due"
+        );
+    }
 }
 
 #[actix_rt::test]
@@ -90,13 +166,17 @@ async fn resave_true_writes_an_unmodified_session_and_never_touches() {
     let id = sid(&cookie);
     store.calls();
     get(&app, "/read", Some(&pair(&cookie))).await;
-    assert_eq!(store.calls(), [format!("get {id}"), format!("set {id}")]);
+    assert_eq!(
+        store.calls(),
+        [format!("load {id}"), format!("save_if {id}")]
+    );
 }
 
 #[actix_rt::test]
 async fn re_assigning_an_equal_value_is_not_a_change() {
     let store = Recorder::default();
     let app = app(SessionMiddleware::builder(store.clone(), SECRET)
+        .touch_after(Duration::ZERO)
         .build()
         .unwrap())
     .await;
@@ -106,7 +186,7 @@ async fn re_assigning_an_equal_value_is_not_a_change() {
     let id = sid(&cookie);
     assert_eq!(
         store.calls(),
-        [format!("get {id}"), format!("touch {id}")],
+        [format!("load {id}"), format!("touch {id}")],
         "touched, not saved"
     );
 }
@@ -190,7 +270,7 @@ async fn a_path_outside_cookie_path_gets_no_session_at_all() {
     let id = sid(&cookie);
     assert_eq!(
         store.calls(),
-        [format!("set {id}")],
+        [format!("create {id}")],
         "no store call outside the path"
     );
 }

@@ -89,7 +89,7 @@ async fn unset_keep_leaves_the_store_alone_and_sends_nothing() {
     assert_eq!(set_cookie(&res), None);
     assert_eq!(
         store.calls(),
-        [format!("get {}", sid(&cookie))],
+        [format!("load {}", sid(&cookie))],
         "no save, touch or destroy"
     );
     assert!(store.inner.get(&sid(&cookie)).await.unwrap().is_some());
@@ -122,7 +122,7 @@ async fn an_explicit_save_is_not_repeated_at_the_end() {
     let res = get(&app, "/save", None).await;
     let cookie = set_cookie(&res).expect("modified new session");
     let id = sid(&cookie);
-    assert_eq!(store.calls(), [format!("set {id}")], "saved once");
+    assert_eq!(store.calls(), [format!("create {id}")], "saved once");
     assert_eq!(
         store.inner.get(&id).await.unwrap().unwrap().data["saved"],
         true

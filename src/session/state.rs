@@ -1,31 +1,52 @@
-//! One request's session state and its change tracking.
+//! One request's session state: its record, where it stands in the store, and the
+//! changes this request made (for change detection and for merging onto a record that
+//! changed meanwhile).
 
+use std::cell::RefCell;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
 use super::SessionError;
+use crate::context::Context;
 use crate::cookie::SessionCookie;
-use crate::encoding::now_ms;
-use crate::middleware::Context;
 use crate::record::{Fingerprint, SessionRecord};
-use crate::rules::Facts;
+use crate::rules::{Facts, Status};
+use crate::store::{Loaded, Version};
 
-/// Where a session stands at the end of the request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Status {
-    Active,
-    /// [`Session::unset`]: `req.session = null`.
-    Unset,
-    /// [`Session::destroy`] ran (the store record is gone).
-    Destroyed,
+/// What the middleware puts on a request: the shared context and the session, which
+/// stays `None` until the request first uses it (with `Load::Lazy`).
+#[derive(Debug)]
+pub(crate) struct Slot {
+    pub(crate) ctx: Rc<Context>,
+    pub(crate) state: RefCell<Option<State>>,
 }
 
 /// An explicit [`Session::save`]: the change counter and fingerprint it saved.
+///
+/// [`Session::save`]: crate::Session::save
 #[derive(Debug)]
 struct Saved {
     generation: u64,
     fingerprint: Fingerprint,
+}
+
+/// The keys this request changed, to re-apply onto a record that changed meanwhile:
+/// each listed key takes its value in this request's data, or is removed if it has none.
+#[derive(Debug, Default)]
+struct Changes {
+    /// `clear` ran: the keys other requests wrote go too.
+    cleared: bool,
+    keys: Vec<String>,
+}
+
+impl Changes {
+    fn key(&mut self, key: &str) {
+        if !self.keys.iter().any(|k| k == key) {
+            self.keys.push(key.to_owned());
+        }
+    }
 }
 
 /// One request's session. Change detection is lazy: the fingerprint of the data as
@@ -33,9 +54,14 @@ struct Saved {
 /// for no serialization at all.
 #[derive(Debug)]
 pub(crate) struct State {
-    pub(crate) ctx: Rc<Context>,
     pub(crate) id: String,
-    pub(crate) record: SessionRecord,
+    /// Shared with the store that loaded it until this request changes it.
+    pub(crate) record: Arc<SessionRecord>,
+    /// The stored state this request last saw (loaded, created or saved); `None` while
+    /// the session is not in the store as far as this request knows.
+    pub(crate) version: Option<Version>,
+    /// When the store last extended the record, in ms since the epoch, if it said.
+    pub(crate) extended_at_ms: Option<i64>,
     pub(crate) status: Status,
     /// The ID came from the cookie and the store had it.
     pub(crate) loaded: bool,
@@ -51,14 +77,17 @@ pub(crate) struct State {
     /// Fingerprint of the data before its first change.
     origin: Option<Fingerprint>,
     saved: Option<Saved>,
+    changes: Changes,
 }
 
 impl State {
-    pub(crate) fn new(ctx: Rc<Context>, id: String, record: SessionRecord) -> Self {
+    /// A session that is not in the store yet.
+    pub(crate) fn new(id: String, record: SessionRecord) -> Self {
         State {
-            ctx,
             id,
-            record,
+            record: Arc::new(record),
+            version: None,
+            extended_at_ms: None,
             status: Status::Active,
             loaded: false,
             had_cookie: false,
@@ -69,6 +98,19 @@ impl State {
             generation: 0,
             origin: None,
             saved: None,
+            changes: Changes::default(),
+        }
+    }
+
+    /// A session the store had.
+    pub(crate) fn loaded(id: String, loaded: Loaded) -> Self {
+        let extended_at_ms = loaded.extended_at.map(crate::encoding::system_time_ms);
+        State {
+            record: loaded.record,
+            version: Some(loaded.version),
+            extended_at_ms,
+            loaded: true,
+            ..State::new(id, SessionRecord::new(SessionCookie::placeholder()))
         }
     }
 
@@ -80,13 +122,85 @@ impl State {
         }
     }
 
+    /// The record, to change: copied first if a store still shares it.
+    pub(crate) fn record_mut(&mut self) -> &mut SessionRecord {
+        Arc::make_mut(&mut self.record)
+    }
+
     /// Applies a change to the data, fingerprinting the original first.
-    pub(crate) fn change<R>(&mut self, f: impl FnOnce(&mut Map<String, Value>) -> R) -> R {
+    fn change<R>(&mut self, f: impl FnOnce(&mut Map<String, Value>) -> R) -> R {
         if self.origin.is_none() {
             self.origin = Some(Fingerprint::of(&self.record.data));
         }
         self.generation += 1;
-        f(&mut self.record.data)
+        f(&mut self.record_mut().data)
+    }
+
+    /// Sets `key` (a change only if the value differs, by its exact JSON).
+    pub(crate) fn insert(&mut self, key: String, value: Value) {
+        self.changes.key(&key);
+        self.change(|data| data.insert(key, value));
+    }
+
+    /// Removes `key`, returning its value.
+    pub(crate) fn remove(&mut self, key: &str) -> Option<Value> {
+        if !self.record.data.contains_key(key) {
+            return None;
+        }
+        self.changes.key(key);
+        self.change(|data| data.remove(key))
+    }
+
+    /// Empties the data (a change only if there was any).
+    pub(crate) fn clear_data(&mut self) {
+        if !self.record.data.is_empty() {
+            self.changes = Changes {
+                cleared: true,
+                keys: Vec::new(),
+            };
+            self.change(Map::clear);
+        }
+    }
+
+    /// Takes the stored record as this request's, as [`Session::reload`] does.
+    ///
+    /// [`Session::reload`]: crate::Session::reload
+    pub(crate) fn replace(&mut self, loaded: Loaded) {
+        let Loaded {
+            record, version, ..
+        } = loaded;
+        self.change(|data| *data = record.data.clone());
+        self.record_mut().cookie = record.cookie.clone();
+        self.version = Some(version);
+        self.changes = Changes::default();
+        self.status = Status::Active;
+    }
+
+    /// This request's changes re-applied onto `current` (a record another request wrote
+    /// meanwhile), with this request's cookie.
+    pub(crate) fn rebase(&self, current: &SessionRecord) -> SessionRecord {
+        let mut data = if self.changes.cleared {
+            Map::new()
+        } else {
+            current.data.clone()
+        };
+        for key in &self.changes.keys {
+            match self.record.data.get(key) {
+                Some(value) => data.insert(key.clone(), value.clone()),
+                None => data.remove(key),
+            };
+        }
+        SessionRecord {
+            cookie: self.record.cookie.clone(),
+            data,
+        }
+    }
+
+    /// The store now holds `record` (this request's, or its rebase) at `version`.
+    pub(crate) fn stored(&mut self, record: Arc<SessionRecord>, version: Version) {
+        self.record = record;
+        self.version = Some(version);
+        self.changes = Changes::default();
     }
 
     /// Everything the end-of-request rules need. Whether the data changed is decided by
@@ -111,18 +225,11 @@ impl State {
         }
     }
 
-    /// Empties the data (a change only if there was any).
-    pub(crate) fn clear_data(&mut self) {
-        if !self.record.data.is_empty() {
-            self.change(Map::clear);
-        }
-    }
-
     /// An explicit save stored the session as it was at `generation`.
-    pub(crate) fn mark_saved(&mut self, generation: u64, fingerprint: Fingerprint) {
+    pub(crate) fn mark_saved(&mut self, generation: u64) {
         self.saved = Some(Saved {
             generation,
-            fingerprint,
+            fingerprint: self.record.fingerprint(),
         });
         self.cookie_unsaved = false;
     }
@@ -133,31 +240,19 @@ impl State {
         self.cookie_unsaved = true;
     }
 
-    /// Moves the ID and record out (for the end-of-request store call).
-    pub(crate) fn take_record(&mut self) -> (String, SessionRecord) {
-        let empty = SessionRecord::new(SessionCookie::placeholder());
-        (
-            std::mem::take(&mut self.id),
-            std::mem::replace(&mut self.record, empty),
-        )
-    }
-
-    /// Puts back what [`take_record`](Self::take_record) moved out.
-    pub(crate) fn put_back(&mut self, id: String, record: SessionRecord) {
-        self.id = id;
-        self.record = record;
-    }
-
-    /// A fresh session under a new ID, with the current cookie options.
-    pub(crate) fn regenerate_as(&mut self, id: String) {
-        let cookie = self
-            .ctx
-            .config
-            .cookie
-            .new_cookie(self.secure_connection, now_ms());
+    /// A fresh session under a new ID, with a new cookie, as `version` in the store
+    /// (`None`: not stored yet).
+    pub(crate) fn regenerate_as(
+        &mut self,
+        id: String,
+        cookie: SessionCookie,
+        version: Option<Version>,
+    ) {
         self.clear_data();
         self.id = id;
-        self.record.cookie = cookie;
+        self.record_mut().cookie = cookie;
+        self.version = version;
+        self.changes = Changes::default();
         self.status = Status::Active;
         self.regenerated = true;
         self.saved = None;

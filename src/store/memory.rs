@@ -1,30 +1,41 @@
 //! [`MemoryStore`]: the embedded store for one process and for development.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, Weak};
 use std::time::Duration;
 
 use futures_util::future::{ready, FutureExt};
 
-use super::{SessionStore, StoreError, StoreFuture};
-use crate::encoding::now_ms;
+use super::{Loaded, SaveOutcome, SessionStore, StoreError, StoreFuture, Version};
+use crate::encoding::{ms_system_time, now_ms};
 use crate::record::SessionRecord;
 
 const SHARDS: usize = 16;
 const DAY: Duration = Duration::from_secs(86_400);
 
-/// One stored session: its JSON (a copy taken at `set`, so later changes to a request's
-/// session never leak in without a save) and when it expires (atomic, so that `touch`
-/// needs only a read lock).
+/// One stored session: the parsed record, shared read-only with the requests that load
+/// it (a request that changes its session copies it first, so nothing reaches the store
+/// without a save), the version of this write, and when it expires and was last
+/// extended (atomic, so that `touch` needs only a read lock).
 struct Entry {
-    json: Box<str>,
+    record: Arc<SessionRecord>,
+    version: u64,
     expires_ms: AtomicI64,
+    extended_ms: AtomicI64,
 }
 
 impl Entry {
     fn live(&self, now: i64) -> bool {
         self.expires_ms.load(Ordering::Relaxed) > now
+    }
+
+    fn loaded(&self) -> Loaded {
+        Loaded {
+            record: Arc::clone(&self.record),
+            version: Version::from_number(self.version),
+            extended_at: Some(ms_system_time(self.extended_ms.load(Ordering::Relaxed))),
+        }
     }
 }
 
@@ -35,6 +46,9 @@ struct Inner {
     default_ttl_ms: i64,
     sweep_interval: Option<Duration>,
     sweeping: AtomicBool,
+    /// The last version handed out: every write gets a new one, so a record destroyed
+    /// and written again never matches a version read before.
+    writes: AtomicU64,
 }
 
 /// An in-memory [`SessionStore`]: concurrent (sharded locks), cheap to clone (clones
@@ -101,6 +115,7 @@ impl MemoryStoreBuilder {
             default_ttl_ms: i64::try_from(self.default_ttl.as_millis()).unwrap_or(i64::MAX),
             sweep_interval: self.sweep_interval,
             sweeping: AtomicBool::new(false),
+            writes: AtomicU64::new(0),
         };
         MemoryStore {
             inner: Arc::new(inner),
@@ -166,38 +181,71 @@ impl MemoryStore {
         runtime.spawn(sweep(Arc::downgrade(&self.inner), every));
     }
 
-    fn get_now(&self, sid: &str) -> Result<Option<SessionRecord>, StoreError> {
+    /// The live entry under `sid`, as `f` sees it; an expired one is removed.
+    fn read_live<T>(&self, sid: &str, f: impl FnOnce(&Entry) -> T) -> Option<T> {
         let now = now_ms();
         let shard = self.shard(sid);
-        let found = read(shard).get(sid).map(|e| {
-            e.live(now)
-                .then(|| SessionRecord::from_json(e.json.as_bytes()))
-        });
-        match found {
-            None => Ok(None),
-            Some(None) => {
-                write(shard).remove(sid);
-                Ok(None)
-            }
-            Some(Some(parsed)) => parsed.map(Some).map_err(StoreError::Serialization),
+        match read(shard).get(sid) {
+            Some(e) if e.live(now) => return Some(f(e)),
+            Some(_) => {}
+            None => return None,
+        }
+        remove_expired(&mut write(shard), sid, now);
+        None
+    }
+
+    fn entry(&self, rec: Arc<SessionRecord>) -> Entry {
+        let now = now_ms();
+        Entry {
+            expires_ms: AtomicI64::new(self.expiry_of(&rec, now)),
+            extended_ms: AtomicI64::new(now),
+            record: rec,
+            version: self.inner.writes.fetch_add(1, Ordering::Relaxed) + 1,
         }
     }
 
-    fn set_now(&self, sid: &str, rec: &SessionRecord) {
-        let entry = Entry {
-            json: rec.to_json().into_boxed_str(),
-            expires_ms: AtomicI64::new(self.expiry_of(rec, now_ms())),
-        };
+    fn set_now(&self, sid: &str, rec: Arc<SessionRecord>) -> u64 {
+        let entry = self.entry(rec);
+        let version = entry.version;
         write(self.shard(sid)).insert(sid.into(), entry);
+        version
+    }
+
+    fn create_now(&self, sid: &str, rec: &Arc<SessionRecord>) -> Option<Version> {
+        let now = now_ms();
+        let mut map = write(self.shard(sid));
+        if map.get(sid).is_some_and(|e| e.live(now)) {
+            return None;
+        }
+        let entry = self.entry(Arc::clone(rec));
+        let version = Version::from_number(entry.version);
+        map.insert(sid.into(), entry);
+        Some(version)
+    }
+
+    fn save_if_now(&self, sid: &str, rec: &Arc<SessionRecord>, expected: &Version) -> SaveOutcome {
+        let now = now_ms();
+        let mut map = write(self.shard(sid));
+        let Some(current) = map.get(sid).filter(|e| e.live(now)) else {
+            remove_expired(&mut map, sid, now);
+            return SaveOutcome::Gone;
+        };
+        if expected.as_number() != Some(current.version) {
+            return SaveOutcome::Conflict(Some(current.loaded()));
+        }
+        let entry = self.entry(Arc::clone(rec));
+        let version = Version::from_number(entry.version);
+        map.insert(sid.into(), entry);
+        SaveOutcome::Saved(version)
     }
 
     fn touch_now(&self, sid: &str, rec: &SessionRecord) {
-        let now = now_ms();
-        if let Some(entry) = read(self.shard(sid)).get(sid).filter(|e| e.live(now)) {
-            entry
-                .expires_ms
-                .store(self.expiry_of(rec, now), Ordering::Relaxed);
-        }
+        self.read_live(sid, |entry| {
+            let now = now_ms();
+            let expires = self.expiry_of(rec, now);
+            entry.expires_ms.store(expires, Ordering::Relaxed);
+            entry.extended_ms.store(now, Ordering::Relaxed);
+        });
     }
 
     fn all_now(&self) -> Result<HashMap<String, SessionRecord>, StoreError> {
@@ -205,9 +253,7 @@ impl MemoryStore {
         let mut out = HashMap::new();
         for shard in self.inner.shards.iter() {
             for (sid, e) in read(shard).iter().filter(|(_, e)| e.live(now)) {
-                let rec = SessionRecord::from_json(e.json.as_bytes())
-                    .map_err(StoreError::Serialization)?;
-                out.insert(sid.to_string(), rec);
+                out.insert(sid.to_string(), SessionRecord::clone(&e.record));
             }
         }
         Ok(out)
@@ -249,6 +295,14 @@ async fn sweep(store: Weak<Inner>, every: Duration) {
     }
 }
 
+/// Removes the entry under `sid` if it is still expired: a `set` may have replaced it
+/// since the caller saw it expired.
+fn remove_expired(map: &mut HashMap<Box<str>, Entry>, sid: &str, now: i64) {
+    if map.get(sid).is_some_and(|e| !e.live(now)) {
+        map.remove(sid);
+    }
+}
+
 /// A poisoned lock only means another thread panicked mid-operation; every operation
 /// leaves the map consistent, so the data is still good.
 fn read(shard: &Shard) -> std::sync::RwLockReadGuard<'_, HashMap<Box<str>, Entry>> {
@@ -266,12 +320,13 @@ fn write(shard: &Shard) -> std::sync::RwLockWriteGuard<'_, HashMap<Box<str>, Ent
 impl SessionStore for MemoryStore {
     fn get<'a>(&'a self, sid: &'a str) -> StoreFuture<'a, Option<SessionRecord>> {
         self.ensure_sweeper();
-        ready(self.get_now(sid)).boxed()
+        let found = self.read_live(sid, |e| SessionRecord::clone(&e.record));
+        ready(Ok(found)).boxed()
     }
 
     fn set<'a>(&'a self, sid: &'a str, rec: &'a SessionRecord) -> StoreFuture<'a, ()> {
         self.ensure_sweeper();
-        self.set_now(sid, rec);
+        self.set_now(sid, Arc::new(rec.clone()));
         ready(Ok(())).boxed()
     }
 
@@ -283,6 +338,32 @@ impl SessionStore for MemoryStore {
     fn touch<'a>(&'a self, sid: &'a str, rec: &'a SessionRecord) -> StoreFuture<'a, ()> {
         self.touch_now(sid, rec);
         ready(Ok(())).boxed()
+    }
+
+    /// The stored record itself, shared (no copy, no parse).
+    fn load<'a>(&'a self, sid: &'a str) -> StoreFuture<'a, Option<Loaded>> {
+        self.ensure_sweeper();
+        ready(Ok(self.read_live(sid, Entry::loaded))).boxed()
+    }
+
+    /// Atomic under the shard's lock.
+    fn create<'a>(
+        &'a self,
+        sid: &'a str,
+        rec: &'a Arc<SessionRecord>,
+    ) -> StoreFuture<'a, Option<Version>> {
+        self.ensure_sweeper();
+        ready(Ok(self.create_now(sid, rec))).boxed()
+    }
+
+    /// Atomic under the shard's lock; a conflict carries the current record.
+    fn save_if<'a>(
+        &'a self,
+        sid: &'a str,
+        rec: &'a Arc<SessionRecord>,
+        expected: &'a Version,
+    ) -> StoreFuture<'a, SaveOutcome> {
+        ready(Ok(self.save_if_now(sid, rec, expected))).boxed()
     }
 
     fn all(&self) -> StoreFuture<'_, HashMap<String, SessionRecord>> {

@@ -9,9 +9,32 @@
 //! | `set`     | required    | `store.set(sid, sess, cb)` |
 //! | `destroy` | required    | `store.destroy(sid, cb)`   |
 //! | `touch`   | recommended | `store.touch(sid, sess, cb)` (default: `set`) |
+//! | `load`    | recommended | (`get`, with a [`Version`] and the store's expiry) |
+//! | `create`  | recommended | (`set` only if the ID is free) |
+//! | `save_if` | recommended | (`set` only onto the version that was loaded) |
 //! | `all`     | optional    | `store.all(cb)`            |
 //! | `len`     | optional    | `store.length(cb)`         |
 //! | `clear`   | optional    | `store.clear(cb)`          |
+//!
+//! # Conditional writes
+//!
+//! The middleware never overwrites a session blindly (unless configured for
+//! express-session's last-writer-wins, [`WritePolicy::LastWriterWins`]). It loads a
+//! session with [`load`](SessionStore::load), which returns a [`Version`] of the stored
+//! state, and saves with [`save_if`](SessionStore::save_if), which writes only while the
+//! stored record still has that version. On a [`SaveOutcome::Conflict`] the middleware
+//! re-applies the request's own changes (keys set, keys removed, `clear`) onto the record
+//! as it is now and tries again; on [`SaveOutcome::Gone`] (destroyed meanwhile) it writes
+//! nothing and clears the cookie. A new session is written with
+//! [`create`](SessionStore::create), which never replaces an existing record.
+//!
+//! A store is **atomic** when `create` and `save_if` each check and write in one step
+//! that no other writer can interleave with (a lock, a Redis script or `SET NX`, one SQL
+//! statement). The default methods fall back on `get` and `set`: correct without
+//! concurrency, but two requests can still both pass the check before either writes.
+//! Override them to make a store atomic; the built-in stores all do.
+//!
+//! [`WritePolicy::LastWriterWins`]: crate::WritePolicy::LastWriterWins
 //!
 //! # Writing a store
 //!
@@ -53,6 +76,7 @@ use futures_util::future::FutureExt;
 
 use crate::record::SessionRecord;
 
+mod conditional;
 mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;
@@ -71,6 +95,7 @@ pub use ::redis;
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use ::sqlx;
+pub use conditional::{Loaded, SaveOutcome, Version};
 pub use memory::{MemoryStore, MemoryStoreBuilder};
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
@@ -145,6 +170,38 @@ pub trait SessionStore: Send + Sync + 'static {
         self.set(sid, rec)
     }
 
+    /// Recommended. The record with its [`Version`], and when the store last extended
+    /// it if the store knows. Default: [`get`](Self::get), with the record's JSON as the
+    /// version and no expiry information (so the middleware touches on every request).
+    fn load<'a>(&'a self, sid: &'a str) -> StoreFuture<'a, Option<Loaded>> {
+        conditional::load_by_get(self, sid).boxed()
+    }
+
+    /// Recommended. Stores `rec` only if no live record has this ID, returning its
+    /// version, or `None` when the ID is taken (the middleware then picks a new ID).
+    /// Default: [`get`](Self::get), then [`set`](Self::set) (not atomic).
+    fn create<'a>(
+        &'a self,
+        sid: &'a str,
+        rec: &'a Arc<SessionRecord>,
+    ) -> StoreFuture<'a, Option<Version>> {
+        conditional::create_by_get(self, sid, rec).boxed()
+    }
+
+    /// Recommended. Replaces the record only while it still has version `expected`:
+    /// [`SaveOutcome::Saved`] with the new version, [`SaveOutcome::Conflict`] when
+    /// another write came first, [`SaveOutcome::Gone`] when there is no record (never
+    /// recreate it). Default: [`load`](Self::load), compare, then [`set`](Self::set)
+    /// (not atomic).
+    fn save_if<'a>(
+        &'a self,
+        sid: &'a str,
+        rec: &'a Arc<SessionRecord>,
+        expected: &'a Version,
+    ) -> StoreFuture<'a, SaveOutcome> {
+        conditional::save_if_by_load(self, sid, rec, expected).boxed()
+    }
+
     /// Optional. Every unexpired session, by ID.
     fn all(&self) -> StoreFuture<'_, HashMap<String, SessionRecord>> {
         unsupported("all")
@@ -175,6 +232,24 @@ macro_rules! forward_store {
             }
             fn touch<'a>(&'a self, sid: &'a str, rec: &'a SessionRecord) -> StoreFuture<'a, ()> {
                 (**self).touch(sid, rec)
+            }
+            fn load<'a>(&'a self, sid: &'a str) -> StoreFuture<'a, Option<Loaded>> {
+                (**self).load(sid)
+            }
+            fn create<'a>(
+                &'a self,
+                sid: &'a str,
+                rec: &'a Arc<SessionRecord>,
+            ) -> StoreFuture<'a, Option<Version>> {
+                (**self).create(sid, rec)
+            }
+            fn save_if<'a>(
+                &'a self,
+                sid: &'a str,
+                rec: &'a Arc<SessionRecord>,
+                expected: &'a Version,
+            ) -> StoreFuture<'a, SaveOutcome> {
+                (**self).save_if(sid, rec, expected)
             }
             fn all(&self) -> StoreFuture<'_, HashMap<String, SessionRecord>> {
                 (**self).all()

@@ -6,11 +6,13 @@
 pub mod conformance;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use actix_express_session::store::{SessionStore, StoreError, StoreFuture};
+use actix_express_session::store::{
+    Loaded, SaveOutcome, SessionStore, StoreError, StoreFuture, Version,
+};
 use actix_express_session::{MemoryStore, Session, SessionMiddleware, SessionRecord};
 use actix_http::Request;
 use actix_web::body::MessageBody;
@@ -174,7 +176,8 @@ pub async fn body<B: actix_web::body::MessageBody>(res: ServiceResponse<B>) -> S
     String::from_utf8(actix_web::test::read_body(res).await.to_vec()).expect("UTF-8 body")
 }
 
-/// A real [`MemoryStore`] that records which calls it receives (`set sid`, `touch sid`).
+/// A real [`MemoryStore`] that records which calls it receives (`create sid`,
+/// `load sid`, `save_if sid`, `touch sid`, ...): one entry per store round trip.
 #[derive(Clone, Default)]
 pub struct Recorder {
     pub inner: MemoryStore,
@@ -208,6 +211,27 @@ impl SessionStore for Recorder {
         self.log("touch", sid);
         self.inner.touch(sid, rec)
     }
+    fn load<'a>(&'a self, sid: &'a str) -> StoreFuture<'a, Option<Loaded>> {
+        self.log("load", sid);
+        self.inner.load(sid)
+    }
+    fn create<'a>(
+        &'a self,
+        sid: &'a str,
+        rec: &'a Arc<SessionRecord>,
+    ) -> StoreFuture<'a, Option<Version>> {
+        self.log("create", sid);
+        self.inner.create(sid, rec)
+    }
+    fn save_if<'a>(
+        &'a self,
+        sid: &'a str,
+        rec: &'a Arc<SessionRecord>,
+        expected: &'a Version,
+    ) -> StoreFuture<'a, SaveOutcome> {
+        self.log("save_if", sid);
+        self.inner.save_if(sid, rec, expected)
+    }
     fn all(&self) -> StoreFuture<'_, HashMap<String, SessionRecord>> {
         self.inner.all()
     }
@@ -219,11 +243,21 @@ impl SessionStore for Recorder {
     }
 }
 
-/// Fault injection: a [`MemoryStore`] whose every call fails while `failing` is set.
-#[derive(Clone, Default)]
+/// Fault injection: a [`MemoryStore`] whose calls fail on demand.
+#[derive(Clone)]
 pub struct Flaky {
     pub inner: MemoryStore,
-    pub failing: Arc<AtomicBool>,
+    /// Calls that still succeed before every call fails (`u64::MAX`: healthy).
+    ok_left: Arc<AtomicU64>,
+}
+
+impl Default for Flaky {
+    fn default() -> Self {
+        Flaky {
+            inner: MemoryStore::new(),
+            ok_left: Arc::new(AtomicU64::new(u64::MAX)),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -238,19 +272,29 @@ impl std::fmt::Display for Outage {
 impl std::error::Error for Outage {}
 
 impl Flaky {
+    /// Every call fails from now on (`true`) or none does (`false`).
     pub fn fail(&self, on: bool) {
-        self.failing.store(on, Ordering::SeqCst);
+        self.ok_left
+            .store(if on { 0 } else { u64::MAX }, Ordering::SeqCst);
+    }
+
+    /// The next `calls` calls succeed, then every call fails.
+    pub fn fail_after(&self, calls: u64) {
+        self.ok_left.store(calls, Ordering::SeqCst);
     }
 
     fn check<'a, T: Send + 'a>(
         &self,
         op: impl FnOnce() -> StoreFuture<'a, T>,
     ) -> StoreFuture<'a, T> {
-        if self.failing.load(Ordering::SeqCst) {
-            Box::pin(async { Err(StoreError::backend(Outage)) })
-        } else {
-            op()
+        let left = self.ok_left.load(Ordering::SeqCst);
+        if left == 0 {
+            return Box::pin(async { Err(StoreError::backend(Outage)) });
         }
+        if left != u64::MAX {
+            self.ok_left.fetch_sub(1, Ordering::SeqCst);
+        }
+        op()
     }
 }
 
@@ -266,5 +310,22 @@ impl SessionStore for Flaky {
     }
     fn touch<'a>(&'a self, sid: &'a str, rec: &'a SessionRecord) -> StoreFuture<'a, ()> {
         self.check(|| self.inner.touch(sid, rec))
+    }
+}
+
+/// A store with only the required methods (`get`, `set`, `destroy`) over a
+/// [`MemoryStore`]: what the trait's default methods do for a third-party store.
+#[derive(Clone, Default)]
+pub struct Minimal(pub MemoryStore);
+
+impl SessionStore for Minimal {
+    fn get<'a>(&'a self, sid: &'a str) -> StoreFuture<'a, Option<SessionRecord>> {
+        self.0.get(sid)
+    }
+    fn set<'a>(&'a self, sid: &'a str, rec: &'a SessionRecord) -> StoreFuture<'a, ()> {
+        self.0.set(sid, rec)
+    }
+    fn destroy<'a>(&'a self, sid: &'a str) -> StoreFuture<'a, ()> {
+        self.0.destroy(sid)
     }
 }

@@ -1,0 +1,76 @@
+//! [`SessionError`]: why a session operation failed.
+
+use std::fmt;
+
+use actix_web::{HttpResponse, ResponseError};
+
+use crate::store::StoreError;
+
+/// Why a session operation failed. As an actix-web error it is a 500 with an empty
+/// body: the details go to the log, never to the client.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum SessionError {
+    /// The request did not pass through [`SessionMiddleware`](crate::SessionMiddleware)
+    /// (not wrapped, or outside `cookie.path`).
+    NotWrapped,
+    /// `cookie` is reserved for the session cookie's state.
+    ReservedKey,
+    /// A value could not be converted to or from JSON.
+    Json(serde_json::Error),
+    /// The session was destroyed or unset in this request; call
+    /// [`Session::regenerate`] to start a new one.
+    Inactive,
+    /// [`Session::reload`] found no stored session.
+    NotFound,
+    /// The operating system's random source failed.
+    Random,
+    /// The store failed.
+    Store(StoreError),
+    /// A save met concurrent writes to the same session on every one of its attempts.
+    Contended,
+    /// [`SessionExt::get_session`](crate::SessionExt::get_session) gave a session that
+    /// is not loaded yet (with [`Load::Lazy`](crate::Load::Lazy)): call
+    /// [`Session::load`](crate::Session::load) first, or use the extractor.
+    NotLoaded,
+}
+
+impl fmt::Display for SessionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SessionError::NotWrapped => "the session middleware did not handle this request",
+            SessionError::ReservedKey => "the session key `cookie` is reserved",
+            SessionError::Json(_) => "a session value could not be converted to or from JSON",
+            SessionError::Inactive => "the session was destroyed or unset in this request",
+            SessionError::NotFound => "failed to load session: not in the store",
+            SessionError::Random => "could not generate a session ID",
+            SessionError::Store(_) => "the session store failed",
+            SessionError::Contended => {
+                "the session save kept conflicting with concurrent writes to the same session"
+            }
+            SessionError::NotLoaded => "the session is not loaded yet: call Session::load first",
+        })
+    }
+}
+
+impl std::error::Error for SessionError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            SessionError::Json(e) => Some(e),
+            SessionError::Store(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<StoreError> for SessionError {
+    fn from(e: StoreError) -> Self {
+        SessionError::Store(e)
+    }
+}
+
+impl ResponseError for SessionError {
+    fn error_response(&self) -> HttpResponse {
+        HttpResponse::InternalServerError().finish()
+    }
+}

@@ -1,0 +1,74 @@
+//! [`Gate`]: lines up, within this process, the saves of one session that met a
+//! conflict, so that overlapping requests retry one after another instead of colliding
+//! again. A save without conflict never enters it.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard};
+
+type Lock = Arc<AsyncMutex<()>>;
+
+/// One async lock per session ID that has a conflicting save in flight.
+#[derive(Debug, Default)]
+pub(crate) struct Gate {
+    locks: Mutex<HashMap<Box<str>, Lock>>,
+}
+
+/// The right to retry a save of one session; the next in line goes when it is dropped.
+pub(crate) struct Pass<'a> {
+    gate: &'a Gate,
+    sid: Box<str>,
+    lock: Lock,
+    guard: Option<OwnedMutexGuard<()>>,
+}
+
+impl Gate {
+    /// Waits for this session's turn.
+    pub(crate) async fn enter(&self, sid: &str) -> Pass<'_> {
+        let lock = Arc::clone(self.map().entry(sid.into()).or_default());
+        let guard = Arc::clone(&lock).lock_owned().await;
+        Pass {
+            gate: self,
+            sid: sid.into(),
+            lock,
+            guard: Some(guard),
+        }
+    }
+
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<Box<str>, Lock>> {
+        // Every operation leaves the map consistent, so a poisoned lock's data is good.
+        self.locks.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Drop for Pass<'_> {
+    fn drop(&mut self) {
+        drop(self.guard.take());
+        let mut map = self.gate.map();
+        // Only the map and this pass still hold the lock: nobody is waiting for it.
+        if Arc::strong_count(&self.lock) == 2 {
+            map.remove(&self.sid);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures_util::FutureExt;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn entries_go_once_nobody_waits() {
+        let gate = Gate::default();
+        let first = gate.enter("a").await;
+        let mut waiting = Box::pin(gate.enter("a"));
+        assert!((&mut waiting).now_or_never().is_none(), "the second waits");
+        drop(first);
+        let second = waiting.await;
+        assert_eq!(gate.map().len(), 1);
+        drop(second);
+        assert!(gate.map().is_empty(), "no entry is left behind");
+    }
+}

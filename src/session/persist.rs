@@ -1,0 +1,237 @@
+//! The store side of a session: loading it on first use, and saving it by the write
+//! policy (a conditional write that merges onto concurrent changes, or express-session's
+//! overwrite). No `RefCell` borrow is held across a store call.
+
+use std::rc::Rc;
+use std::sync::Arc;
+
+use actix_web::dev::ServiceRequest;
+use actix_web::HttpRequest;
+
+use super::state::{Slot, State};
+use super::SessionError;
+use crate::config::WritePolicy;
+use crate::context::Context;
+use crate::encoding::now_ms;
+use crate::gate::Pass;
+use crate::record::SessionRecord;
+use crate::store::{Loaded, SaveOutcome, StoreError, Version};
+
+/// Conditional writes a save tries before giving up on a session that keeps changing.
+const SAVE_ATTEMPTS: usize = 8;
+/// New IDs tried when the store already has the one generated.
+const CREATE_ATTEMPTS: usize = 3;
+
+/// What a save found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Written {
+    Saved,
+    /// The session was destroyed meanwhile: nothing was written.
+    Gone,
+}
+
+/// Loads the session if this request has not yet: the signed cookie's ID from the store,
+/// or a new session.
+pub(crate) async fn ensure_loaded(slot: &Slot, req: &HttpRequest) -> Result<(), SessionError> {
+    if slot.state.borrow().is_some() {
+        return Ok(());
+    }
+    let ctx = &slot.ctx;
+    let cookie_id = ctx.config.read_session_id(req.headers());
+    let had_cookie = cookie_id.is_some();
+    let loaded = match cookie_id {
+        Some(id) => fetch(ctx, &id).await?.map(|l| State::loaded(id, l)),
+        None => None,
+    };
+    let secure_connection = ctx.config.is_secure(req);
+    let mut state = match loaded {
+        Some(state) => state,
+        None => {
+            let cookie = ctx.config.cookie.new_cookie(secure_connection, now_ms());
+            State::new(new_id(ctx, req)?, SessionRecord::new(cookie))
+        }
+    };
+    state.had_cookie = had_cookie;
+    state.secure_connection = secure_connection;
+    let mut slot_state = slot.state.borrow_mut();
+    // Another extractor of this request may have loaded it meanwhile: keep the first.
+    if slot_state.is_none() {
+        *slot_state = Some(state);
+    }
+    Ok(())
+}
+
+/// The stored session under a cookie's ID. A record that no longer parses is no
+/// session: a new one under a new ID, never the client's.
+async fn fetch(ctx: &Context, id: &str) -> Result<Option<Loaded>, SessionError> {
+    match ctx.store.load(id).await {
+        Ok(found) => Ok(found),
+        Err(StoreError::Serialization(e)) => {
+            tracing::warn!(error = %e, "unreadable session record; starting a new session");
+            Ok(None)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub(crate) fn new_id(ctx: &Context, req: &HttpRequest) -> Result<String, SessionError> {
+    ctx.config
+        .new_id(&ServiceRequest::from_request(req.clone()))
+}
+
+/// Saves the session by the write policy.
+pub(crate) async fn save(slot: &Slot, req: &HttpRequest) -> Result<Written, SessionError> {
+    let ctx = &slot.ctx;
+    let (id, record, version) = {
+        let mut guard = slot.state.borrow_mut();
+        let st = guard.as_mut().ok_or(SessionError::NotLoaded)?;
+        (
+            std::mem::take(&mut st.id),
+            Arc::clone(&st.record),
+            st.version.take(),
+        )
+    };
+    let written = match (ctx.config.write_policy, version) {
+        (WritePolicy::LastWriterWins, _) => overwrite(ctx, id, record).await,
+        (WritePolicy::Merge, None) => create(ctx, req, id, record).await,
+        (WritePolicy::Merge, Some(expected)) => merge(slot, id, record, expected).await,
+    };
+    let mut guard = slot.state.borrow_mut();
+    let st = guard.as_mut().ok_or(SessionError::NotLoaded)?;
+    match written {
+        Ok((id, outcome)) => {
+            st.id = id;
+            if let Some((record, version)) = outcome {
+                st.stored(record, version);
+                return Ok(Written::Saved);
+            }
+            Ok(Written::Gone)
+        }
+        Err((id, e)) => {
+            st.id = id;
+            Err(e)
+        }
+    }
+}
+
+/// The ID the session ended up under, and the record and version now stored (`None`:
+/// gone); or the ID and the error.
+type Attempt = Result<(String, Option<(Arc<SessionRecord>, Version)>), (String, SessionError)>;
+
+/// express-session's save: the whole record, whatever the store holds.
+async fn overwrite(ctx: &Context, id: String, record: Arc<SessionRecord>) -> Attempt {
+    match ctx.store.set(&id, &record).await {
+        Ok(()) => {
+            let version = Version::from_number(0);
+            Ok((id, Some((record, version))))
+        }
+        Err(e) => Err((id, e.into())),
+    }
+}
+
+/// A new session: written only under an ID no record has; a taken ID gives a new one.
+async fn create(
+    ctx: &Context,
+    req: &HttpRequest,
+    mut id: String,
+    record: Arc<SessionRecord>,
+) -> Attempt {
+    for _ in 0..CREATE_ATTEMPTS {
+        match ctx.store.create(&id, &record).await {
+            Ok(Some(version)) => return Ok((id, Some((record, version)))),
+            Ok(None) => {
+                tracing::warn!("a new session ID was already in the store; trying another");
+                id = match new_id(ctx, req) {
+                    Ok(fresh) => fresh,
+                    Err(e) => return Err((id, e)),
+                };
+            }
+            Err(e) => return Err((id, e.into())),
+        }
+    }
+    tracing::error!("every new session ID tried was already in the store (check `genid`)");
+    Err((id, SessionError::Contended))
+}
+
+/// A loaded session: written only onto the version it was loaded at; on a conflict
+/// this request's changes are re-applied onto the record as it is now, and tried again.
+async fn merge(
+    slot: &Slot,
+    id: String,
+    mut record: Arc<SessionRecord>,
+    mut expected: Version,
+) -> Attempt {
+    let ctx = &slot.ctx;
+    let mut pass: Option<Pass<'_>> = None;
+    for attempt in 0..SAVE_ATTEMPTS {
+        let carried = match ctx.store.save_if(&id, &record, &expected).await {
+            Ok(SaveOutcome::Saved(version)) => return Ok((id, Some((record, version)))),
+            Ok(SaveOutcome::Gone) => return Ok((id, None)),
+            Ok(SaveOutcome::Conflict(current)) => current,
+            Err(e) => return Err((id, e.into())),
+        };
+        // A second conflict means several saves of this session overlap: those of this
+        // process retry in turn from then on, each onto the record as it is after the
+        // wait (what the conflict carried may be stale by then).
+        let carried = if attempt > 0 && pass.is_none() {
+            pass = Some(ctx.gate.enter(&id).await);
+            None
+        } else {
+            carried
+        };
+        let current = match carried {
+            Some(current) => Some(current),
+            None => match fetch(ctx, &id).await {
+                Ok(current) => current,
+                Err(e) => return Err((id, e)),
+            },
+        };
+        let Some(current) = current else {
+            return Ok((id, None));
+        };
+        record = Arc::new(rebase(slot, &current.record));
+        expected = current.version;
+    }
+    tracing::error!("a session save met a concurrent write on each of its attempts");
+    Err((id, SessionError::Contended))
+}
+
+fn rebase(slot: &Slot, current: &SessionRecord) -> SessionRecord {
+    match slot.state.borrow().as_ref() {
+        Some(st) => st.rebase(current),
+        None => current.clone(),
+    }
+}
+
+/// Starts a new session under a new ID (against session fixation). With
+/// [`WritePolicy::Merge`] the new record is stored before the old one is destroyed, so
+/// that the session is never missing for an overlapping request.
+pub(crate) async fn regenerate(slot: &Slot, req: &HttpRequest) -> Result<(), SessionError> {
+    let ctx: &Rc<Context> = &slot.ctx;
+    let (old_id, secure) = {
+        let guard = slot.state.borrow();
+        let st = guard.as_ref().ok_or(SessionError::NotLoaded)?;
+        (st.id.clone(), st.secure_connection)
+    };
+    let cookie = ctx.config.cookie.new_cookie(secure, now_ms());
+    let (id, version) = match ctx.config.write_policy {
+        WritePolicy::LastWriterWins => (new_id(ctx, req)?, None),
+        WritePolicy::Merge => {
+            let fresh = Arc::new(SessionRecord::new(cookie.clone()));
+            let (id, stored) = create(ctx, req, new_id(ctx, req)?, fresh)
+                .await
+                .map_err(|(_, e)| e)?;
+            (id, stored.map(|(_, version)| version))
+        }
+    };
+    // A `genid` may hand out the same ID again: that one is the new session now.
+    let destroyed = if old_id == id {
+        Ok(())
+    } else {
+        ctx.store.destroy(&old_id).await
+    };
+    let mut guard = slot.state.borrow_mut();
+    let st = guard.as_mut().ok_or(SessionError::NotLoaded)?;
+    st.regenerate_as(id, cookie, version);
+    destroyed.map_err(SessionError::Store)
+}
