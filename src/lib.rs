@@ -53,6 +53,9 @@
 //! | [`.unset(..)`](SessionMiddlewareBuilder::unset) | `unset` | [`Unset::Keep`] |
 //! | [`.trust_proxy(..)`](SessionMiddlewareBuilder::trust_proxy) | `proxy` | [`TrustProxy::Never`] |
 //! | [`.genid(..)`](SessionMiddlewareBuilder::genid) | `genid` | 24 random bytes, base64url |
+//! | [`.write_policy(..)`](SessionMiddlewareBuilder::write_policy) | (none) | [`WritePolicy::Merge`]: no lost updates, no resurrected logouts |
+//! | [`.load(..)`](SessionMiddlewareBuilder::load) | (none) | [`Load::Lazy`]: no store call for a request that never uses the session |
+//! | [`.touch_after(..)`](SessionMiddlewareBuilder::touch_after) | (none) | 60 s between touches of an unchanged session |
 //!
 //! [`build`](SessionMiddlewareBuilder::build) returns a [`ConfigError`] naming the
 //! option for an invalid combination; nothing panics at request time.

@@ -310,6 +310,10 @@ impl FromRequest for Session {
 pub trait SessionExt {
     /// The request's session. When the middleware did not handle the request, reads see
     /// an empty session and fallible calls return [`SessionError::NotWrapped`].
+    ///
+    /// With [`Load::Lazy`](crate::Load::Lazy) (the default) the session may not be loaded
+    /// yet: call [`Session::load`] first. Until then reads see an empty session and
+    /// fallible calls return [`SessionError::NotLoaded`].
     fn get_session(&self) -> Session;
 }
 

@@ -55,6 +55,11 @@ struct Inner {
 /// share one map), and unlike express-session's it does not leak: expired sessions are
 /// invisible to `get` and a background task evicts them.
 ///
+/// Records are kept parsed and shared read-only with the requests that load them: a read
+/// costs no JSON parse and no copy, and a request copies its session only when it
+/// changes it, so nothing reaches the store without a save. `create` and `save_if` are
+/// atomic under the shard's lock.
+///
 /// The eviction task starts with the first store call made inside a Tokio runtime (the
 /// one actix-web runs on) and ends when the last handle is dropped.
 ///

@@ -3,7 +3,9 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use actix_express_session::store::SessionStore;
+use std::sync::Arc;
+
+use actix_express_session::store::{SaveOutcome, SessionStore};
 use actix_express_session::SessionRecord;
 use serde_json::{json, Value};
 
@@ -70,6 +72,8 @@ pub async fn conformance<S: SessionStore>(store: S) {
     concurrent_writers_all_land(&store).await;
     touch_extends_life_without_rewriting_data(&store).await;
     expired_sessions_are_invisible(&store).await;
+    conditional_writes(&store).await;
+    concurrent_creates_give_one_winner(&store).await;
     store.clear().await.expect("clear");
     assert_eq!(
         store.len().await.expect("len"),
@@ -234,5 +238,61 @@ async fn expired_sessions_are_invisible(store: &impl SessionStore) {
         "len counts live sessions only"
     );
     assert!(store.all().await.expect("all").contains_key("later"));
+    store.clear().await.expect("clear");
+}
+
+/// `load`, `create` and `save_if`: versions, compare-and-set, no resurrection.
+async fn conditional_writes(store: &impl SessionStore) {
+    assert!(store.load("c").await.expect("load").is_none());
+    let first = Arc::new(record(HOUR, json!({"n": 1})));
+    let v1 = store.create("c", &first).await.expect("create").expect("a free ID");
+    let loaded = store.load("c").await.expect("load").expect("created");
+    assert_eq!(*loaded.record, *first);
+    assert_eq!(loaded.version, v1, "load sees the version create gave");
+    let other = Arc::new(record(HOUR, json!({"owner": "other"})));
+    assert!(
+        store.create("c", &other).await.expect("create").is_none(),
+        "a taken ID is refused"
+    );
+    assert_eq!(store.get("c").await.expect("get").as_ref(), Some(&*first), "and untouched");
+
+    let second = Arc::new(record(HOUR, json!({"n": 2})));
+    let SaveOutcome::Saved(v2) = store.save_if("c", &second, &v1).await.expect("save_if") else {
+        panic!("the loaded version saves")
+    };
+    assert_ne!(v2, v1);
+    assert_eq!(store.get("c").await.expect("get").as_ref(), Some(&*second));
+    let stale = Arc::new(record(HOUR, json!({"n": "stale"})));
+    match store.save_if("c", &stale, &v1).await.expect("save_if") {
+        SaveOutcome::Conflict(Some(current)) => {
+            assert_eq!(*current.record, *second);
+            assert_eq!(current.version, v2);
+        }
+        SaveOutcome::Conflict(None) => {}
+        other => panic!("a stale version conflicts: {other:?}"),
+    }
+    assert_eq!(store.get("c").await.expect("get").as_ref(), Some(&*second), "not written");
+
+    store.destroy("c").await.expect("destroy");
+    let late = store.save_if("c", &stale, &v2).await.expect("save_if");
+    assert!(matches!(late, SaveOutcome::Gone), "{late:?}");
+    assert!(store.get("c").await.expect("get").is_none(), "never resurrected");
+    store.clear().await.expect("clear");
+}
+
+/// 16 creates of one ID at once: exactly one wins, and its record is the one stored.
+async fn concurrent_creates_give_one_winner(store: &impl SessionStore) {
+    let creates = (0..16).map(|i| async move {
+        let rec = Arc::new(record(HOUR, json!({"i": i})));
+        store.create("race", &rec).await.expect("create").map(|_| i)
+    });
+    let winners: Vec<i64> = futures_util::future::join_all(creates)
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+    assert_eq!(winners.len(), 1, "{winners:?}");
+    let stored = store.get("race").await.expect("get").expect("the winner's");
+    assert_eq!(stored.data["i"], winners[0]);
     store.clear().await.expect("clear");
 }
