@@ -259,3 +259,67 @@ impl State {
         self.cookie_unsaved = false;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn record(data: Value) -> SessionRecord {
+        let Value::Object(data) = data else {
+            panic!("an object")
+        };
+        SessionRecord {
+            cookie: SessionCookie::placeholder(),
+            data,
+        }
+    }
+
+    fn loaded(data: Value) -> State {
+        let loaded = Loaded::new(record(data), Version::from_number(1));
+        State::loaded("id".to_owned(), loaded)
+    }
+
+    #[test]
+    fn a_rebase_keeps_other_keys_and_applies_only_this_requests_changes() {
+        let mut st = loaded(json!({"a": 1, "b": 2, "c": 3}));
+        st.insert("a".to_owned(), json!(10));
+        st.remove("b");
+        st.insert("d".to_owned(), json!(4));
+        let now = record(json!({"a": 1, "b": 2, "c": 30, "e": 5}));
+        let merged = st.rebase(&now);
+        assert_eq!(
+            Value::Object(merged.data),
+            json!({"a": 10, "c": 30, "d": 4, "e": 5})
+        );
+    }
+
+    #[test]
+    fn a_rebase_after_clear_drops_every_key_but_those_set_since() {
+        let mut st = loaded(json!({"a": 1}));
+        st.clear_data();
+        st.insert("z".to_owned(), json!(true));
+        let merged = st.rebase(&record(json!({"a": 1, "other": 2})));
+        assert_eq!(Value::Object(merged.data), json!({"z": true}));
+    }
+
+    #[test]
+    fn a_key_set_then_removed_is_removed_from_the_current_record() {
+        let mut st = loaded(json!({}));
+        st.insert("k".to_owned(), json!(1));
+        st.remove("k");
+        let merged = st.rebase(&record(json!({"k": "written by another request"})));
+        assert_eq!(Value::Object(merged.data), json!({}));
+    }
+
+    #[test]
+    fn changing_a_loaded_record_never_changes_the_shared_copy() {
+        let shared = Arc::new(record(json!({"n": 1})));
+        let loaded = Loaded::new(Arc::clone(&shared), Version::from_number(1));
+        let mut st = State::loaded("id".to_owned(), loaded);
+        st.insert("n".to_owned(), json!(2));
+        assert_eq!(shared.data["n"], 1, "the store's copy");
+        assert_eq!(st.record.data["n"], 2);
+    }
+}
