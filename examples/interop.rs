@@ -126,6 +126,7 @@ async fn make_store(kind: &str) -> std::io::Result<Arc<dyn SessionStore>> {
         "pg" => {
             let pool = PgPoolOptions::new()
                 .acquire_timeout(Duration::from_secs(3))
+                .test_before_acquire(false)
                 .connect(&url("DATABASE_URL")?)
                 .await
                 .map_err(|e| fail(ErrorKind::ConnectionRefused, e))?;

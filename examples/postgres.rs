@@ -37,8 +37,10 @@ async fn main() -> std::io::Result<()> {
         .unwrap_or(8080);
     let secret = std::env::var("SESSION_SECRET").unwrap_or_else(|_| "keyboard cat".to_owned());
     // A short acquire timeout: while the database is down, requests fail fast with a 500.
+    // No ping before each query: one round trip per store operation.
     let pool = PgPoolOptions::new()
         .acquire_timeout(Duration::from_secs(3))
+        .test_before_acquire(false)
         .connect(&url)
         .await
         .map_err(|e| Error::new(ErrorKind::ConnectionRefused, e))?;

@@ -19,9 +19,9 @@ pub enum SessionError {
     /// A value could not be converted to or from JSON.
     Json(serde_json::Error),
     /// The session was destroyed or unset in this request; call
-    /// [`Session::regenerate`] to start a new one.
+    /// [`Session::regenerate`](crate::Session::regenerate) to start a new one.
     Inactive,
-    /// [`Session::reload`] found no stored session.
+    /// [`Session::reload`](crate::Session::reload) found no stored session.
     NotFound,
     /// The operating system's random source failed.
     Random,

@@ -5,7 +5,9 @@
 mod common;
 mod postgres_util;
 
-use actix_express_session::store::sqlx;
+use std::time::UNIX_EPOCH;
+
+use actix_express_session::store::sqlx::{self, AssertSqlSafe};
 use actix_express_session::store::{PostgresStore, SessionStore};
 use actix_express_session::SessionRecord;
 use common::conformance::record;
@@ -36,7 +38,7 @@ async fn rows_are_what_connect_pg_simple_writes() {
         r#"SELECT sid, sess::text, extract(epoch from expire)::float8 FROM "{}"."session""#,
         schema.name
     );
-    let (sid, sess, expire): (String, String, f64) = sqlx::query_as(&sql)
+    let (sid, sess, expire): (String, String, f64) = sqlx::query_as(AssertSqlSafe(sql))
         .fetch_one(&schema.pool)
         .await
         .expect("row");
@@ -61,7 +63,7 @@ async fn rows_are_what_connect_pg_simple_writes() {
         r#"SELECT extract(epoch from expire)::float8 FROM "{}"."session" WHERE sid = 'browser'"#,
         schema.name
     );
-    let expire: f64 = sqlx::query_scalar(&sql)
+    let expire: f64 = sqlx::query_scalar(AssertSqlSafe(sql))
         .fetch_one(&schema.pool)
         .await
         .expect("row");
@@ -134,7 +136,7 @@ impl Node {
              ON CONFLICT (sid) DO UPDATE SET sess=$1::json, expire=to_timestamp($2) RETURNING sid",
             self.table
         );
-        sqlx::query(&sql)
+        sqlx::query(AssertSqlSafe(sql))
             .bind(sess)
             .bind(expire_s)
             .bind(sid)
@@ -148,7 +150,9 @@ impl Node {
             "SELECT sess::text FROM {} WHERE sid = $1 AND expire >= to_timestamp($2)",
             self.table
         );
-        let q = sqlx::query_scalar(&sql).bind(sid).bind(ceil_s(now_ms()));
+        let q = sqlx::query_scalar(AssertSqlSafe(sql))
+            .bind(sid)
+            .bind(ceil_s(now_ms()));
         q.fetch_optional(&mut *self.conn).await.expect("node get")
     }
 
@@ -158,7 +162,7 @@ impl Node {
             "SELECT extract(epoch from expire::timestamptz)::float8 FROM {} WHERE sid = $1",
             self.table
         );
-        sqlx::query_scalar(&sql)
+        sqlx::query_scalar(AssertSqlSafe(sql))
             .bind(sid)
             .fetch_one(&mut *self.conn)
             .await
@@ -187,6 +191,7 @@ async fn node_and_rust_share_a_connect_pg_simple_table_in_any_time_zone() {
             .expect("valid");
         let mut node = Node::connect(&schema, zone).await;
         for (offset, live) in [(1_800_000, true), (-1_800_000, false)] {
+            let written_at = now_ms();
             let rec = record(Some(offset), json!({"user": "ada"}));
             let expire_s = ceil_s(rec.cookie.expires_unix_ms().expect("expires"));
             let sess = express_json(offset, &rec);
@@ -197,6 +202,21 @@ async fn node_and_rust_share_a_connect_pg_simple_table_in_any_time_zone() {
                 live,
                 "{zone}: Rust sees Node's row as Node does ({offset} ms)"
             );
+            let with_version = store.load("from-node").await.expect("load");
+            assert_eq!(with_version.is_some(), live, "{zone}: load agrees with get");
+            if let Some(l) = with_version {
+                assert_eq!(
+                    l.version.as_bytes(),
+                    Some(sess.as_bytes()),
+                    "{zone}: verbatim"
+                );
+                let at = l.extended_at.expect("known").duration_since(UNIX_EPOCH);
+                let at = at.expect("after 1970").as_millis() as i64;
+                assert!(
+                    written_at - 1_000 <= at && at <= now_ms(),
+                    "{zone}: Node extended the row just now, not at {at}"
+                );
+            }
             if let Some(loaded) = loaded {
                 assert_eq!(
                     loaded,

@@ -1,23 +1,348 @@
 //! [`PostgresStore`] against a real PostgreSQL (`DATABASE_URL`, set by scripts/test.sh):
-//! the conformance suite, expiry and pruning, touch, errors and a database restart.
+//! the conformance suite, the conditional operations (`load`, `create`, `save_if`) row by
+//! row, expiry and pruning, touch, errors and a database restart.
 #![cfg(feature = "postgres")]
 
 mod common;
 mod postgres_util;
 
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use actix_express_session::store::sqlx::{self, postgres::PgPoolOptions};
-use actix_express_session::store::{PostgresConfigError, PostgresStore, SessionStore, StoreError};
+use actix_express_session::store::sqlx::{self, postgres::PgPoolOptions, AssertSqlSafe};
+use actix_express_session::store::{
+    Loaded, PostgresConfigError, PostgresStore, SaveOutcome, SessionStore, StoreError, Version,
+};
+use actix_express_session::{CookieOptions, SessionMiddleware};
 use common::conformance::record;
-use postgres_util::{ceil_s, pool, Server, TestSchema};
+use common::{app, body, get, pair, set_cookie, SECRET};
+use postgres_util::{ceil_s, now_ms, pool, Server, TestSchema};
 use serde_json::json;
 
 const HOUR: Option<i64> = Some(3_600_000);
+const DAY_MS: i64 = 86_400_000;
+
+/// The version's bytes as text (PostgreSQL versions are the stored `sess` text).
+fn text(v: &Version) -> &str {
+    std::str::from_utf8(v.as_bytes().expect("a bytes version")).expect("UTF-8")
+}
+
+fn ms(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
+        .expect("after 1970")
+        .as_millis() as i64
+}
+
+/// Asserts that `loaded.extended_at` is within the second before `[from, to]`: `expire`
+/// is rounded up to a second, so the store reports the earliest time it could have been.
+fn assert_extended_between(loaded: &Loaded, from: i64, to: i64) {
+    let at = ms(loaded
+        .extended_at
+        .expect("the store knows when it extended the row"));
+    assert!(
+        from - 1_000 <= at && at <= to,
+        "extended_at {at} not in [{from} - 1 s, {to}]"
+    );
+}
 #[actix_rt::test]
 async fn postgres_store_passes_the_conformance_suite() {
     let schema = TestSchema::new().await;
     common::conformance::conformance(schema.builder().build().expect("valid")).await;
+    schema.drop().await;
+}
+
+#[actix_rt::test]
+async fn load_returns_the_stored_text_as_version_and_when_expire_was_set() {
+    let schema = TestSchema::new().await;
+    let store = schema.builder().build().expect("valid");
+    let rec = record(HOUR, json!({"user": "ada"}));
+    let before = now_ms();
+    store.set("hour", &rec).await.expect("set");
+    store
+        .set("browser", &record(None, json!({"n": 1})))
+        .await
+        .expect("set");
+    let after = now_ms();
+    let rows = schema.rows("session").await;
+    let loaded = store.load("hour").await.expect("load").expect("live");
+    assert_eq!(*loaded.record, rec);
+    assert_eq!(
+        text(&loaded.version),
+        rows[1].1,
+        "the version is the row's text"
+    );
+    assert_eq!(text(&loaded.version), rec.to_json());
+    assert_extended_between(&loaded, before, after);
+    let browser = store.load("browser").await.expect("load").expect("live");
+    assert_extended_between(&browser, before, after);
+
+    // Text another writer stored, spaced its own way, comes back verbatim.
+    let spaced = r#"{ "cookie" : {"originalMaxAge":3600000,"expires":"2099-01-01T00:00:00.000Z","path":"/"},  "n" : 1 }"#;
+    schema.exec(&format!(
+        r#"INSERT INTO {{s}}."session" VALUES ('spaced', '{spaced}', now() AT TIME ZONE 'UTC' + interval '30 minutes')"#
+    )).await;
+    let loaded = store.load("spaced").await.expect("load").expect("live");
+    assert_eq!(text(&loaded.version), spaced);
+    let half_an_hour_ago = now_ms() - 1_800_000;
+    assert_extended_between(&loaded, half_an_hour_ago - 1_000, half_an_hour_ago + 1_000);
+
+    store
+        .set("dead", &record(Some(-5_000), json!({})))
+        .await
+        .expect("set");
+    assert!(store.load("dead").await.expect("load").is_none(), "expired");
+    assert!(store.load("missing").await.expect("load").is_none());
+    assert_eq!(schema.count("session").await, 4, "loading changes no row");
+    schema.drop().await;
+}
+
+#[actix_rt::test]
+async fn create_takes_a_free_id_and_an_expired_one_but_never_a_live_one() {
+    let schema = TestSchema::new().await;
+    let store = schema
+        .builder()
+        .prune_interval(None)
+        .build()
+        .expect("valid");
+    let rec = Arc::new(record(HOUR, json!({"n": 1})));
+    let version = store.create("new", &rec).await.expect("create");
+    assert_eq!(version.as_ref().map(text), Some(rec.to_json().as_str()));
+    let expire = ceil_s(rec.cookie.expires_unix_ms().expect("expires"));
+    let written = vec![("new".to_owned(), rec.to_json(), expire)];
+    assert_eq!(schema.rows("session").await, written);
+
+    let other = Arc::new(record(Some(7_200_000), json!({"n": 2})));
+    assert_eq!(store.create("new", &other).await.expect("create"), None);
+    assert_eq!(
+        schema.rows("session").await,
+        written,
+        "the live row is left byte for byte"
+    );
+
+    schema.exec(r#"INSERT INTO {s}."session" VALUES ('old', '{"cookie":{},"stale":true}', now() AT TIME ZONE 'UTC' - interval '1 minute')"#).await;
+    let taken = store.create("old", &other).await.expect("create");
+    assert_eq!(taken.as_ref().map(text), Some(other.to_json().as_str()));
+    let rows = schema.rows("session").await;
+    let expire = ceil_s(other.cookie.expires_unix_ms().expect("expires"));
+    assert_eq!(
+        rows[1],
+        ("old".to_owned(), other.to_json(), expire),
+        "taken over"
+    );
+
+    let browser = Arc::new(record(None, json!({})));
+    assert!(store.create("b", &browser).await.expect("create").is_some());
+    let expire = schema.rows("session").await[0].2;
+    let expected = ceil_s(now_ms() + DAY_MS);
+    assert!(
+        (expected - expire).abs() <= 2.0,
+        "the default TTL: {expire}"
+    );
+    schema.drop().await;
+}
+
+#[actix_rt::test]
+async fn save_if_writes_only_onto_the_loaded_version_and_never_resurrects() {
+    let schema = TestSchema::new().await;
+    let store = schema.builder().build().expect("valid");
+    store
+        .set("s", &record(HOUR, json!({"n": 1})))
+        .await
+        .expect("set");
+    let loaded = store.load("s").await.expect("load").expect("live");
+    let next = Arc::new(record(Some(7_200_000), json!({"n": 2})));
+    let saved = match store.save_if("s", &next, &loaded.version).await {
+        Ok(SaveOutcome::Saved(v)) => v,
+        other => panic!("the loaded version saves: {other:?}"),
+    };
+    assert_eq!(text(&saved), next.to_json());
+    let expire = ceil_s(next.cookie.expires_unix_ms().expect("expires"));
+    let written = vec![("s".to_owned(), next.to_json(), expire)];
+    assert_eq!(
+        schema.rows("session").await,
+        written,
+        "exactly rec.to_json()"
+    );
+
+    let late = Arc::new(record(HOUR, json!({"n": 3})));
+    for stale in [loaded.version.clone(), Version::from_number(1)] {
+        match store.save_if("s", &late, &stale).await {
+            Ok(SaveOutcome::Conflict(Some(current))) => {
+                assert_eq!(*current.record, *next);
+                assert_eq!(text(&current.version), next.to_json());
+            }
+            other => panic!("a stale version conflicts: {other:?}"),
+        }
+        assert_eq!(schema.rows("session").await, written, "nothing written");
+    }
+
+    // The same JSON, other bytes: a conflict (no jsonb normalization).
+    let respaced = next.to_json().replacen(':', ": ", 1);
+    schema
+        .exec(&format!(
+            r#"UPDATE {{s}}."session" SET sess = '{respaced}'"#
+        ))
+        .await;
+    let outcome = store.save_if("s", &late, &saved).await.expect("save_if");
+    assert!(
+        matches!(&outcome, SaveOutcome::Conflict(Some(c)) if text(&c.version) == respaced),
+        "{outcome:?}"
+    );
+
+    store.destroy("s").await.expect("destroy");
+    let outcome = store.save_if("s", &late, &saved).await.expect("save_if");
+    assert!(matches!(outcome, SaveOutcome::Gone), "{outcome:?}");
+    assert_eq!(
+        schema.count("session").await,
+        0,
+        "a destroyed session stays gone"
+    );
+
+    let dead = record(Some(-5_000), json!({}));
+    store.set("dead", &dead).await.expect("set");
+    let rows = schema.rows("session").await;
+    let version = Version::from_bytes(dead.to_json().into_bytes());
+    let outcome = store
+        .save_if("dead", &late, &version)
+        .await
+        .expect("save_if");
+    assert!(matches!(outcome, SaveOutcome::Gone), "expired: {outcome:?}");
+    assert_eq!(
+        schema.rows("session").await,
+        rows,
+        "an expired row is not revived"
+    );
+    schema.drop().await;
+}
+
+#[actix_rt::test]
+async fn concurrent_creates_and_saves_of_one_session_let_exactly_one_through() {
+    let schema = TestSchema::new().await;
+    let store = schema.builder().build().expect("valid");
+    let recs: Vec<_> = (0..16)
+        .map(|i| Arc::new(record(HOUR, json!({"writer": i}))))
+        .collect();
+    let creates = recs.iter().map(|rec| store.create("one", rec));
+    let created = futures_util::future::join_all(creates).await;
+    let winners: Vec<_> = created
+        .into_iter()
+        .filter_map(|r| r.expect("create"))
+        .collect();
+    assert_eq!(winners.len(), 1, "one create takes the ID");
+    let stored = &schema.rows("session").await[0].1;
+    assert_eq!(text(&winners[0]), stored);
+
+    // Not the winner's own record: rewriting the same bytes keeps the version.
+    let others = recs.iter().filter(|rec| rec.to_json() != *stored);
+    let saves = others.map(|rec| store.save_if("one", rec, &winners[0]));
+    let saved: Vec<_> = futures_util::future::join_all(saves).await;
+    let mut versions = Vec::new();
+    for outcome in saved {
+        match outcome.expect("save_if") {
+            SaveOutcome::Saved(v) => versions.push(v),
+            SaveOutcome::Conflict(Some(_)) => {}
+            other => panic!("a save either wins or conflicts: {other:?}"),
+        }
+    }
+    assert_eq!(
+        versions.len(),
+        1,
+        "one save applies onto the shared version"
+    );
+    assert_eq!(text(&versions[0]), schema.rows("session").await[0].1);
+    schema.drop().await;
+}
+
+#[actix_rt::test]
+async fn statements_are_prepared_once_per_connection_and_reused() {
+    let schema = TestSchema::new().await;
+    let one = PgPoolOptions::new()
+        .max_connections(1)
+        .test_before_acquire(false)
+        .connect(&postgres_util::env("DATABASE_URL"))
+        .await
+        .expect("a pool");
+    let store = PostgresStore::builder(one.clone())
+        .schema(&schema.name)
+        .create_table_if_missing(true)
+        .build()
+        .expect("valid");
+    let round = |i: usize| {
+        let store = &store;
+        async move {
+            let rec = Arc::new(record(HOUR, json!({"i": i})));
+            let sid = format!("s{i}");
+            let v = store
+                .create(&sid, &rec)
+                .await
+                .expect("create")
+                .expect("free");
+            let loaded = store.load(&sid).await.expect("load").expect("live");
+            assert_eq!(loaded.version, v);
+            let saved = store.save_if(&sid, &rec, &v).await.expect("save_if");
+            assert!(matches!(saved, SaveOutcome::Saved(_)), "{saved:?}");
+            store.touch(&sid, &rec).await.expect("touch");
+            store.get(&sid).await.expect("get").expect("live");
+        }
+    };
+    round(0).await;
+    let cached = |pool: sqlx::PgPool| async move {
+        use sqlx::Connection;
+        pool.acquire()
+            .await
+            .expect("the connection")
+            .cached_statements_size()
+    };
+    let after_first = cached(one.clone()).await;
+    assert!(after_first >= 5, "persistent statements: {after_first}");
+    for i in 1..10 {
+        round(i).await;
+    }
+    assert_eq!(
+        cached(one.clone()).await,
+        after_first,
+        "the same statements, reused"
+    );
+    one.close().await;
+    schema.drop().await;
+}
+
+/// Moves every row's `expire` `secs` seconds back, as if extended that much earlier.
+async fn back_date(schema: &TestSchema, secs: u32) {
+    let sql = format!(r#"UPDATE {{s}}."session" SET expire = expire - interval '{secs} seconds'"#);
+    schema.exec(&sql).await;
+}
+
+/// The middleware on this store: a read within `touch_after` of the last extension
+/// writes nothing; a later one moves `expire` (and only `expire`).
+#[actix_rt::test]
+async fn a_read_does_not_write_until_touch_after_has_passed() {
+    let schema = TestSchema::new().await;
+    let store = schema.builder().build().expect("valid");
+    let cookie = CookieOptions::default().max_age(Duration::from_secs(3600));
+    let mw = SessionMiddleware::builder(store, SECRET).cookie(cookie);
+    let app = app(mw.build().expect("valid")).await;
+    let cookie = pair(&set_cookie(&get(&app, "/count", None).await).expect("a session"));
+    back_date(&schema, 10).await;
+    let before = schema.rows("session").await;
+    assert_eq!(body(get(&app, "/read", Some(&cookie)).await).await, "1");
+    assert_eq!(
+        schema.rows("session").await,
+        before,
+        "extended 10 s ago: no write"
+    );
+
+    back_date(&schema, 120).await;
+    let stale = schema.rows("session").await;
+    assert_eq!(body(get(&app, "/read", Some(&cookie)).await).await, "1");
+    let touched = schema.rows("session").await;
+    assert_eq!(touched[0].1, stale[0].1, "the touch leaves sess as it was");
+    let expected = ceil_s(now_ms() + 3_600_000);
+    assert!(
+        (expected - touched[0].2).abs() <= 2.0,
+        "extended 130 s ago: touched to {} (expected {expected})",
+        touched[0].2
+    );
     schema.drop().await;
 }
 
@@ -116,7 +441,7 @@ async fn touch_moves_only_the_expiry_and_can_be_disabled() {
         );
         let pool = schema.pool.clone();
         async move {
-            sqlx::query_as::<_, (String, f64)>(&sql)
+            sqlx::query_as::<_, (String, f64)>(AssertSqlSafe(sql))
                 .fetch_one(&pool)
                 .await
                 .expect("row")

@@ -1,6 +1,7 @@
 //! [`PostgresStore`]: sessions in a PostgreSQL table, compatible with connect-pg-simple.
 
 mod builder;
+mod conditional;
 mod prune;
 mod sql;
 
@@ -15,7 +16,7 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 use tokio::sync::OnceCell;
 
 pub use self::builder::{PostgresConfigError, PostgresStoreBuilder};
-use super::{SessionStore, StoreError, StoreFuture};
+use super::{Loaded, SaveOutcome, SessionStore, StoreError, StoreFuture, Version};
 use crate::record::SessionRecord;
 
 /// How long [`PostgresStore::connect`]'s pool waits for a connection before failing.
@@ -48,11 +49,24 @@ struct Inner {
 /// CREATE INDEX "IDX_session_expire" ON "session" ("expire");
 /// ```
 ///
+/// Every operation is one statement, one round trip: [`load`](SessionStore::load)
+/// returns the stored `sess` text verbatim as the [`Version`] and when `expire` was last
+/// set (so the middleware skips most touches), [`create`](SessionStore::create) is an
+/// `INSERT ... ON CONFLICT` that takes over only an expired row, and
+/// [`save_if`](SessionStore::save_if) an `UPDATE` of the live row whose `sess` still has
+/// those bytes (only when it writes nothing does a second query tell a conflict from a
+/// destroyed session). Statements are prepared once per connection and cached.
+///
 /// Expired rows are invisible to every read and deleted by a background task (see
 /// [`prune_interval`](PostgresStoreBuilder::prune_interval)), which starts with the first
 /// store call made inside a Tokio runtime and ends when the last handle is dropped.
 /// Clones share one pool and one pruning task. A row whose `sess` is not a session
 /// object is a [`StoreError::Serialization`] and is left in place.
+///
+/// On a pool of your own, set a short `acquire_timeout` (sqlx's default is 30 s, which
+/// every request waits while the database is down) and `test_before_acquire(false)` (by
+/// default sqlx pings each connection before handing it out: a second round trip per
+/// operation; a connection found broken fails one query and is replaced).
 ///
 /// ```no_run
 /// use actix_express_session::store::{sqlx, PostgresStore};
@@ -60,6 +74,7 @@ struct Inner {
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 /// let pool = sqlx::postgres::PgPoolOptions::new()
 ///     .acquire_timeout(std::time::Duration::from_secs(3))
+///     .test_before_acquire(false)
 ///     .connect("postgres://app@localhost/app")
 ///     .await?;
 /// let store = PostgresStore::builder(pool).create_table_if_missing(true).build()?;
@@ -81,8 +96,9 @@ impl fmt::Debug for PostgresStore {
 impl PostgresStore {
     /// A store with the default settings on an existing pool.
     ///
-    /// Give the pool a short `acquire_timeout` (sqlx's default is 30 s): while the
-    /// database is down, every request waits that long before failing.
+    /// Give the pool a short `acquire_timeout` (sqlx's default is 30 s: while the
+    /// database is down, every request waits that long before failing) and
+    /// `test_before_acquire(false)` (else every operation costs a ping first).
     pub fn new(pool: PgPool) -> Self {
         PostgresStoreBuilder::new(pool).assemble("\"session\"".to_owned())
     }
@@ -93,14 +109,15 @@ impl PostgresStore {
     }
 
     /// Connects to `url` with a pool that gives up on a connection after 3 seconds (so
-    /// that a dead database makes prompt errors) and returns a store with the default
-    /// settings.
+    /// that a dead database makes prompt errors) and does not ping connections before
+    /// use (one round trip per operation), and returns a store with the default settings.
     ///
     /// # Errors
     /// When the URL is invalid or the database cannot be reached.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         let pool = PgPoolOptions::new()
             .acquire_timeout(ACQUIRE_TIMEOUT)
+            .test_before_acquire(false)
             .connect(url)
             .await;
         Ok(Self::new(pool.map_err(StoreError::backend)?))
@@ -120,7 +137,8 @@ impl PostgresStore {
         self.ready().await?.prune().await
     }
 
-    /// Starts the pruning task once, and creates the table once if asked to.
+    /// Starts the pruning task once, and creates the table once if asked to. After the
+    /// first call it is a couple of atomic loads: no query, no lock.
     async fn ready(&self) -> Result<&Inner, StoreError> {
         prune::ensure_pruner(&self.inner);
         let inner = &*self.inner;
@@ -155,6 +173,34 @@ impl SessionStore for PostgresStore {
             return ready(Ok(())).boxed();
         }
         async move { self.ready().await?.touch(sid, rec).await }.boxed()
+    }
+
+    /// One `SELECT` of `sess` and `expire`; `extended_at` is `expire` less the cookie's
+    /// `originalMaxAge` (the default TTL for a browser-session cookie) and a second for
+    /// connect-pg-simple's rounding up.
+    fn load<'a>(&'a self, sid: &'a str) -> StoreFuture<'a, Option<Loaded>> {
+        async move { self.ready().await?.load(sid).await }.boxed()
+    }
+
+    /// One `INSERT ... ON CONFLICT (sid) DO UPDATE ... WHERE expire < now`.
+    fn create<'a>(
+        &'a self,
+        sid: &'a str,
+        rec: &'a Arc<SessionRecord>,
+    ) -> StoreFuture<'a, Option<Version>> {
+        async move { self.ready().await?.create(sid, rec).await }.boxed()
+    }
+
+    /// One `UPDATE ... WHERE sess::text = expected`; when it writes nothing, a
+    /// [`load`](SessionStore::load) tells [`SaveOutcome::Gone`] from a
+    /// [`SaveOutcome::Conflict`] carrying the current record.
+    fn save_if<'a>(
+        &'a self,
+        sid: &'a str,
+        rec: &'a Arc<SessionRecord>,
+        expected: &'a Version,
+    ) -> StoreFuture<'a, SaveOutcome> {
+        async move { self.ready().await?.save_if(sid, rec, expected).await }.boxed()
     }
 
     fn all(&self) -> StoreFuture<'_, HashMap<String, SessionRecord>> {

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use actix_express_session::store::sqlx;
 use actix_express_session::store::sqlx::postgres::{PgPool, PgPoolOptions};
+use actix_express_session::store::sqlx::AssertSqlSafe;
 use actix_express_session::store::{PostgresStore, PostgresStoreBuilder};
 
 /// A variable `scripts/test.sh` sets; a missing one fails the test with its name.
@@ -17,11 +18,13 @@ pub fn env(name: &str) -> String {
     })
 }
 
-/// A pool on `url` that gives up on a connection after `acquire`.
+/// A pool on `url` that gives up on a connection after `acquire` and, as the store's
+/// docs advise, does not ping connections before use.
 pub async fn pool(url: &str, acquire: Duration) -> PgPool {
     let options = PgPoolOptions::new()
         .max_connections(8)
-        .acquire_timeout(acquire);
+        .acquire_timeout(acquire)
+        .test_before_acquire(false);
     options
         .connect(url)
         .await
@@ -55,7 +58,7 @@ impl TestSchema {
     /// Runs one statement, `{s}` replaced by the quoted schema name.
     pub async fn exec(&self, sql: &str) {
         let sql = sql.replace("{s}", &format!("\"{}\"", self.name));
-        sqlx::raw_sql(&sql)
+        sqlx::raw_sql(AssertSqlSafe(sql.as_str()))
             .execute(&self.pool)
             .await
             .unwrap_or_else(|e| panic!("{sql}: {e}"));
@@ -64,10 +67,24 @@ impl TestSchema {
     /// `SELECT count(*)` of a table in the schema: rows really there, expired or not.
     pub async fn count(&self, table: &str) -> i64 {
         let sql = format!("SELECT count(*) FROM \"{}\".\"{table}\"", self.name);
-        sqlx::query_scalar(&sql)
+        sqlx::query_scalar(AssertSqlSafe(sql))
             .fetch_one(&self.pool)
             .await
             .expect("count")
+    }
+
+    /// The rows really in a table of the schema, expired or not: sid, `sess` text and
+    /// `expire` in seconds since the epoch (read as UTC, the store's default zone).
+    pub async fn rows(&self, table: &str) -> Vec<(String, String, f64)> {
+        let sql = format!(
+            "SELECT sid::text, sess::text, extract(epoch FROM expire AT TIME ZONE 'UTC')::float8 \
+             FROM \"{}\".\"{table}\" ORDER BY sid",
+            self.name
+        );
+        sqlx::query_as(AssertSqlSafe(sql))
+            .fetch_all(&self.pool)
+            .await
+            .expect("rows")
     }
 
     pub async fn drop(self) {

@@ -1,6 +1,9 @@
 //! The statements, built once per store, and the queries that run them.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+
+use sqlx::{AssertSqlSafe, SqlSafeStr, SqlStr};
 
 use super::Inner;
 use crate::encoding::now_ms;
@@ -10,21 +13,38 @@ use crate::store::StoreError;
 /// Expired rows deleted per statement, so that pruning never holds long locks.
 pub(super) const PRUNE_BATCH: u64 = 1000;
 
-/// Every statement the store runs. In each one with a time, `$1` is the time zone of
-/// the `expire` column (a `timestamp` without time zone) and `$2` the current time.
+/// Every statement the store runs, built once per store. Each is a [`SqlStr`] sharing
+/// its text, so a query clones an `Arc`, not the SQL; sqlx prepares it once per
+/// connection and caches it (its queries are persistent by default).
+///
+/// In each statement with a time, `$1` is the time zone of the `expire` column (a
+/// `timestamp` without time zone) and `$2` the current time (in `set`, the expiry); `$3`
+/// is the new expiry where there is one.
 #[derive(Debug)]
 pub(super) struct Sql {
-    lock: String,
-    create_table: String,
-    create_index: String,
-    get: String,
-    set: String,
-    touch: String,
-    destroy: String,
-    all: String,
-    len: String,
-    clear: String,
-    prune: String,
+    pub(super) lock: SqlStr,
+    pub(super) create_table: SqlStr,
+    pub(super) create_index: SqlStr,
+    pub(super) get: SqlStr,
+    /// `$3` the sid; returns `sess::text` and `expire` in seconds since the epoch.
+    pub(super) load: SqlStr,
+    pub(super) set: SqlStr,
+    /// `$3` the expiry, `$4` the JSON, `$5` the sid: inserts, or takes over an expired row.
+    pub(super) create: SqlStr,
+    /// `$3`–`$5` as in `create`, `$6` the expected `sess` text.
+    pub(super) save_if: SqlStr,
+    pub(super) touch: SqlStr,
+    pub(super) destroy: SqlStr,
+    pub(super) all: SqlStr,
+    pub(super) len: SqlStr,
+    pub(super) clear: SqlStr,
+    pub(super) prune: SqlStr,
+}
+
+/// A statement built from validated, quoted identifiers only: every value is a `$n`.
+/// Shared as an `Arc<str>`, so that cloning it for a query does not copy the text.
+fn stmt(sql: String) -> SqlStr {
+    AssertSqlSafe(Arc::<str>::from(sql)).into_sql_str()
 }
 
 impl Sql {
@@ -33,27 +53,47 @@ impl Sql {
         let at = |n: u8| format!("(to_timestamp(${n}) AT TIME ZONE $1)");
         let (now, then) = (at(2), at(3));
         Sql {
-            lock: "SELECT pg_advisory_xact_lock(hashtext($1))".to_owned(),
-            create_table: format!(
+            lock: SqlStr::from_static("SELECT pg_advisory_xact_lock(hashtext($1))"),
+            create_table: stmt(format!(
                 r#"CREATE TABLE IF NOT EXISTS {t} ("sid" varchar NOT NULL COLLATE "default", "sess" json NOT NULL, "expire" timestamp(6) NOT NULL, CONSTRAINT "{table}_pkey" PRIMARY KEY ("sid") NOT DEFERRABLE INITIALLY IMMEDIATE)"#
-            ),
-            create_index: format!(
+            )),
+            create_index: stmt(format!(
                 r#"CREATE INDEX IF NOT EXISTS "IDX_{table}_expire" ON {t} ("expire")"#
-            ),
-            get: format!("SELECT sess::text FROM {t} WHERE expire >= {now} AND sid = $3"),
-            set: format!(
+            )),
+            get: stmt(format!(
+                "SELECT sess::text FROM {t} WHERE expire >= {now} AND sid = $3"
+            )),
+            load: stmt(format!(
+                "SELECT sess::text, extract(epoch FROM expire AT TIME ZONE $1)::float8 \
+                 FROM {t} WHERE expire >= {now} AND sid = $3"
+            )),
+            set: stmt(format!(
                 "INSERT INTO {t} (sess, expire, sid) VALUES ($3::json, {now}, $4) \
                  ON CONFLICT (sid) DO UPDATE SET sess = EXCLUDED.sess, expire = EXCLUDED.expire"
-            ),
-            touch: format!("UPDATE {t} SET expire = {then} WHERE expire >= {now} AND sid = $4"),
-            destroy: format!("DELETE FROM {t} WHERE sid = $1"),
-            all: format!("SELECT sid, sess::text FROM {t} WHERE expire >= {now}"),
-            len: format!("SELECT count(*) FROM {t} WHERE expire >= {now}"),
-            clear: format!("DELETE FROM {t}"),
-            prune: format!(
+            )),
+            create: stmt(format!(
+                "INSERT INTO {t} AS cur (sess, expire, sid) VALUES ($4::json, {then}, $5) \
+                 ON CONFLICT (sid) DO UPDATE SET sess = EXCLUDED.sess, expire = EXCLUDED.expire \
+                 WHERE cur.expire < {now}"
+            )),
+            // `COLLATE "C"`: equal means byte for byte, whatever the database's collation.
+            save_if: stmt(format!(
+                "UPDATE {t} SET sess = $4::json, expire = {then} \
+                 WHERE sid = $5 AND expire >= {now} AND sess::text COLLATE \"C\" = $6"
+            )),
+            touch: stmt(format!(
+                "UPDATE {t} SET expire = {then} WHERE expire >= {now} AND sid = $4"
+            )),
+            destroy: stmt(format!("DELETE FROM {t} WHERE sid = $1")),
+            all: stmt(format!(
+                "SELECT sid, sess::text FROM {t} WHERE expire >= {now}"
+            )),
+            len: stmt(format!("SELECT count(*) FROM {t} WHERE expire >= {now}")),
+            clear: stmt(format!("DELETE FROM {t}")),
+            prune: stmt(format!(
                 "DELETE FROM {t} WHERE sid IN \
                  (SELECT sid FROM {t} WHERE expire < {now} LIMIT {PRUNE_BATCH})"
-            ),
+            )),
         }
     }
 }
@@ -64,25 +104,28 @@ pub(super) fn ceil_s(ms: i64) -> f64 {
     (ms.div_euclid(1000) + i64::from(ms.rem_euclid(1000) != 0)) as f64
 }
 
-fn parse(json: &str) -> Result<SessionRecord, StoreError> {
+pub(super) fn parse(json: &str) -> Result<SessionRecord, StoreError> {
     SessionRecord::from_json(json.as_bytes()).map_err(StoreError::Serialization)
 }
 
 impl Inner {
     /// The `expire` of a record: its cookie's expiry, or now plus the default TTL.
-    fn expire_s(&self, rec: &SessionRecord, now: i64) -> f64 {
+    pub(super) fn expire_s(&self, rec: &SessionRecord, now: i64) -> f64 {
         let expires = rec.cookie.expires_unix_ms();
         ceil_s(expires.unwrap_or_else(|| now.saturating_add(self.default_ttl_ms)))
     }
 
     /// Runs `table.sql` under a transaction-scoped advisory lock, so that concurrent
-    /// stores (other processes included) never race on the catalog.
+    /// stores (other processes included) never race on the catalog. These run once, so
+    /// they stay out of the connections' statement caches.
     pub(super) async fn create_table(&self) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.map_err(StoreError::backend)?;
-        let lock = sqlx::query(&self.sql.lock).bind(&self.table);
+        let lock = sqlx::query(self.sql.lock.clone()).bind(&self.table);
+        let lock = lock.persistent(false);
         lock.execute(&mut *tx).await.map_err(StoreError::backend)?;
         for ddl in [&self.sql.create_table, &self.sql.create_index] {
-            sqlx::query(ddl)
+            sqlx::query(ddl.clone())
+                .persistent(false)
                 .execute(&mut *tx)
                 .await
                 .map_err(StoreError::backend)?;
@@ -91,7 +134,7 @@ impl Inner {
     }
 
     pub(super) async fn get(&self, sid: &str) -> Result<Option<SessionRecord>, StoreError> {
-        let q = sqlx::query_scalar::<_, String>(&self.sql.get).bind(&self.time_zone);
+        let q = sqlx::query_scalar::<_, String>(self.sql.get.clone()).bind(&self.time_zone);
         let q = q.bind(ceil_s(now_ms())).bind(sid);
         let json = q
             .fetch_optional(&self.pool)
@@ -101,7 +144,7 @@ impl Inner {
     }
 
     pub(super) async fn set(&self, sid: &str, rec: &SessionRecord) -> Result<(), StoreError> {
-        let q = sqlx::query(&self.sql.set).bind(&self.time_zone);
+        let q = sqlx::query(self.sql.set.clone()).bind(&self.time_zone);
         let q = q
             .bind(self.expire_s(rec, now_ms()))
             .bind(rec.to_json())
@@ -114,7 +157,7 @@ impl Inner {
     /// was, as in connect-pg-simple.
     pub(super) async fn touch(&self, sid: &str, rec: &SessionRecord) -> Result<(), StoreError> {
         let now = now_ms();
-        let q = sqlx::query(&self.sql.touch)
+        let q = sqlx::query(self.sql.touch.clone())
             .bind(&self.time_zone)
             .bind(ceil_s(now));
         let q = q.bind(self.expire_s(rec, now)).bind(sid);
@@ -123,13 +166,13 @@ impl Inner {
     }
 
     pub(super) async fn destroy(&self, sid: &str) -> Result<(), StoreError> {
-        let q = sqlx::query(&self.sql.destroy).bind(sid);
+        let q = sqlx::query(self.sql.destroy.clone()).bind(sid);
         q.execute(&self.pool).await.map_err(StoreError::backend)?;
         Ok(())
     }
 
     pub(super) async fn all(&self) -> Result<HashMap<String, SessionRecord>, StoreError> {
-        let q = sqlx::query_as::<_, (String, String)>(&self.sql.all).bind(&self.time_zone);
+        let q = sqlx::query_as::<_, (String, String)>(self.sql.all.clone()).bind(&self.time_zone);
         let q = q.bind(ceil_s(now_ms()));
         let rows = q.fetch_all(&self.pool).await.map_err(StoreError::backend)?;
         rows.into_iter()
@@ -138,14 +181,14 @@ impl Inner {
     }
 
     pub(super) async fn len(&self) -> Result<usize, StoreError> {
-        let q = sqlx::query_scalar::<_, i64>(&self.sql.len).bind(&self.time_zone);
+        let q = sqlx::query_scalar::<_, i64>(self.sql.len.clone()).bind(&self.time_zone);
         let n = q.bind(ceil_s(now_ms())).fetch_one(&self.pool).await;
         Ok(usize::try_from(n.map_err(StoreError::backend)?).unwrap_or(0))
     }
 
     /// Deletes every row, expired or not.
     pub(super) async fn clear(&self) -> Result<(), StoreError> {
-        let q = sqlx::query(&self.sql.clear);
+        let q = sqlx::query(self.sql.clear.clone());
         q.execute(&self.pool).await.map_err(StoreError::backend)?;
         Ok(())
     }
@@ -155,7 +198,9 @@ impl Inner {
         let now = ceil_s(now_ms());
         let mut total = 0;
         loop {
-            let q = sqlx::query(&self.sql.prune).bind(&self.time_zone).bind(now);
+            let q = sqlx::query(self.sql.prune.clone())
+                .bind(&self.time_zone)
+                .bind(now);
             let n = q
                 .execute(&self.pool)
                 .await
@@ -187,12 +232,14 @@ mod tests {
         let sql = Sql::new(r#""s"."t""#, "t");
         assert!(sql
             .create_table
+            .as_str()
             .contains(r#"CONSTRAINT "t_pkey" PRIMARY KEY ("sid")"#));
         assert!(sql
             .create_index
+            .as_str()
             .starts_with(r#"CREATE INDEX IF NOT EXISTS "IDX_t_expire" ON "s"."t""#));
         assert_eq!(
-            sql.get,
+            sql.get.as_str(),
             r#"SELECT sess::text FROM "s"."t" WHERE expire >= (to_timestamp($2) AT TIME ZONE $1) AND sid = $3"#
         );
     }

@@ -1,0 +1,167 @@
+//! The conditional half of the store: `load` with its version and last extension,
+//! `create` only under a free ID, `save_if` only onto the loaded version. Each is one
+//! statement; only a `save_if` that wrote nothing reads again, to say why.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use super::sql::{ceil_s, parse};
+use super::Inner;
+use crate::encoding::now_ms;
+use crate::record::SessionRecord;
+use crate::store::{Loaded, SaveOutcome, StoreError, Version};
+
+impl Inner {
+    /// The live row: its `sess` text, verbatim, is the version.
+    pub(super) async fn load(&self, sid: &str) -> Result<Option<Loaded>, StoreError> {
+        let now = now_ms();
+        let q = sqlx::query_as::<_, (String, f64)>(self.sql.load.clone());
+        let q = q.bind(&self.time_zone).bind(ceil_s(now)).bind(sid);
+        let row = q
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(StoreError::backend)?;
+        let Some((json, expire_s)) = row else {
+            return Ok(None);
+        };
+        let record = parse(&json)?;
+        let extended_at = extended_at(&record, expire_s, self.default_ttl_ms, now);
+        Ok(Some(Loaded {
+            record: Arc::new(record),
+            version: Version::from_bytes(json.into_bytes()),
+            extended_at,
+        }))
+    }
+
+    /// Inserts the row unless a live one has the ID; an expired row (not yet pruned)
+    /// gives way.
+    pub(super) async fn create(
+        &self,
+        sid: &str,
+        rec: &SessionRecord,
+    ) -> Result<Option<Version>, StoreError> {
+        let json = rec.to_json();
+        let now = now_ms();
+        let q = sqlx::query(self.sql.create.clone())
+            .bind(&self.time_zone)
+            .bind(ceil_s(now));
+        let q = q.bind(self.expire_s(rec, now)).bind(&json).bind(sid);
+        let written = q.execute(&self.pool).await.map_err(StoreError::backend)?;
+        Ok((written.rows_affected() == 1).then(|| Version::from_bytes(json.into_bytes())))
+    }
+
+    /// Replaces `sess` and `expire` of the live row whose `sess` is still `expected`,
+    /// byte for byte. Never inserts: a destroyed session stays destroyed.
+    pub(super) async fn save_if(
+        &self,
+        sid: &str,
+        rec: &SessionRecord,
+        expected: &Version,
+    ) -> Result<SaveOutcome, StoreError> {
+        // Stored `sess` is always UTF-8 text: other bytes cannot match it.
+        let expected = expected.as_bytes().map(std::str::from_utf8);
+        if let Some(Ok(expected)) = expected {
+            let json = rec.to_json();
+            if self.update_if(sid, rec, &json, expected).await? {
+                return Ok(SaveOutcome::Saved(Version::from_bytes(json.into_bytes())));
+            }
+        }
+        Ok(match self.load(sid).await? {
+            Some(current) => SaveOutcome::Conflict(Some(current)),
+            None => SaveOutcome::Gone,
+        })
+    }
+
+    /// The `save_if` statement; whether it wrote the row.
+    async fn update_if(
+        &self,
+        sid: &str,
+        rec: &SessionRecord,
+        json: &str,
+        expected: &str,
+    ) -> Result<bool, StoreError> {
+        let now = now_ms();
+        let q = sqlx::query(self.sql.save_if.clone())
+            .bind(&self.time_zone)
+            .bind(ceil_s(now));
+        let q = q.bind(self.expire_s(rec, now)).bind(json);
+        let q = q.bind(sid).bind(expected);
+        let written = q.execute(&self.pool).await.map_err(StoreError::backend)?;
+        Ok(written.rows_affected() == 1)
+    }
+}
+
+/// When `expire` (seconds since the epoch) was last set, at the latest: it is the
+/// expiry then (the cookie's, or the default TTL's for a browser-session cookie) rounded
+/// up to a whole second, so one second more is taken off. `None` when the lifetime is
+/// unknown (an expiry without `originalMaxAge`) or the answer is not in the past, which
+/// means the row was written with another lifetime than ours.
+fn extended_at(
+    rec: &SessionRecord,
+    expire_s: f64,
+    default_ttl_ms: i64,
+    now_ms: i64,
+) -> Option<SystemTime> {
+    let lifetime_ms = if rec.cookie.expires_unix_ms().is_some() {
+        i64::try_from(rec.cookie.original_max_age()?.as_millis()).ok()?
+    } else {
+        default_ttl_ms
+    };
+    if !expire_s.is_finite() {
+        return None;
+    }
+    // Saturating float-to-int: far-off values fail the checks below.
+    let expire_ms = (expire_s * 1000.0).floor() as i64;
+    let at = expire_ms.checked_sub(lifetime_ms)?.checked_sub(1000)?;
+    let at = u64::try_from(at)
+        .ok()
+        .filter(|&at| at <= now_ms.unsigned_abs())?;
+    UNIX_EPOCH.checked_add(Duration::from_millis(at))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DAY: i64 = 86_400_000;
+
+    fn record(max_age_ms: Option<i64>, expires_ms: Option<i64>) -> SessionRecord {
+        let cookie = serde_json::json!({
+            "originalMaxAge": max_age_ms,
+            "expires": expires_ms.map(|_| "2030-01-01T00:00:00.000Z"),
+            "path": "/",
+        });
+        let json = serde_json::json!({ "cookie": cookie }).to_string();
+        SessionRecord::from_json(json.as_bytes()).expect("valid")
+    }
+
+    fn ms(t: Option<SystemTime>) -> Option<i64> {
+        t.map(|t| t.duration_since(UNIX_EPOCH).expect("after").as_millis() as i64)
+    }
+
+    #[test]
+    fn extended_at_is_expire_minus_the_lifetime_minus_the_rounding() {
+        let now = 1_700_000_000_500;
+        // Set at `now` with a one-hour cookie: expire = ceil(now + 1 h).
+        let expire = ceil_s(now + 3_600_000);
+        let rec = record(Some(3_600_000), Some(0));
+        let at = ms(extended_at(&rec, expire, DAY, now)).expect("known");
+        assert!(at <= now && now - at <= 1_000, "{at} vs {now}");
+        // A browser-session cookie lives the store's default TTL.
+        let expire = ceil_s(now + DAY);
+        let at = ms(extended_at(&record(None, None), expire, DAY, now)).expect("known");
+        assert!(at <= now && now - at <= 1_000, "{at} vs {now}");
+    }
+
+    #[test]
+    fn extended_at_is_unknown_without_a_lifetime_or_when_it_would_be_in_the_future() {
+        let now = 1_700_000_000_000;
+        let expire = ceil_s(now + 3_600_000);
+        let fixed_expiry = record(None, Some(0));
+        assert_eq!(extended_at(&fixed_expiry, expire, DAY, now), None);
+        let longer_ttl = ceil_s(now + 2 * DAY);
+        assert_eq!(extended_at(&record(None, None), longer_ttl, DAY, now), None);
+        assert_eq!(extended_at(&record(None, None), f64::NAN, DAY, now), None);
+        assert_eq!(extended_at(&record(None, None), 1e300, DAY, now), None);
+    }
+}
