@@ -5,14 +5,16 @@
 mod common;
 mod redis_support;
 
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
 
-use actix_express_session::store::{SessionStore, StoreError};
+use actix_express_session::store::{Loaded, SaveOutcome, SessionStore, StoreError, Version};
 use actix_express_session::{RedisStore, SessionRecord};
 use common::conformance::{conformance, record};
 use redis::AsyncCommands;
 use redis_support::{
-    assert_redis_error, eventually, raw, redis_url, standalone, unique_prefix, OwnRedis,
+    assert_redis_error, backends, eventually, raw, redis_url, standalone, unique_prefix, Backend,
+    DroppingRedis, OwnRedis,
 };
 use serde_json::json;
 
@@ -387,4 +389,311 @@ async fn a_dead_or_stalled_server_fails_promptly_and_the_same_store_recovers() {
     server.restart();
     eventually(Duration::from_secs(10), || store.set("id", &rec)).await;
     assert_eq!(store.get("id").await.expect("get after restart"), Some(rec));
+}
+
+// The conditional store calls (load, create, save_if), on one server and on the cluster,
+// checked against what Redis holds.
+
+/// The stored value and its TTL in seconds, read raw.
+async fn stored(b: &mut Backend, sid: &str) -> (Option<Vec<u8>>, i64) {
+    let key = b.key(sid);
+    let value: Option<Vec<u8>> = b.raw.get(&key).await.expect("GET");
+    let ttl: i64 = b.raw.ttl(&key).await.expect("TTL");
+    (value, ttl)
+}
+
+/// `at` is within two seconds of `expected`.
+fn assert_near(at: SystemTime, expected: SystemTime, what: &str) {
+    let off = at
+        .duration_since(expected)
+        .or_else(|e| Ok::<_, ()>(e.duration()))
+        .expect("a distance");
+    assert!(off < Duration::from_secs(2), "{what}: off by {off:?}");
+}
+
+fn bytes(v: &Version) -> &[u8] {
+    v.as_bytes().expect("a Redis version is the stored bytes")
+}
+
+#[actix_rt::test]
+async fn load_returns_the_stored_bytes_and_when_the_ttl_was_set() {
+    for mut b in backends("load").await {
+        let name = b.name;
+        assert!(
+            b.store.load("missing").await.expect("load").is_none(),
+            "{name}"
+        );
+
+        for (sid, rec) in [
+            ("a", record(HOUR, json!({"n": 1}))),
+            ("b", record(None, json!({}))),
+        ] {
+            b.store.set(sid, &rec).await.expect("set");
+            let loaded = b.store.load(sid).await.expect("load").expect("found");
+            let (value, _) = stored(&mut b, sid).await;
+            assert_eq!(
+                Some(bytes(&loaded.version)),
+                value.as_deref(),
+                "{name}: the exact bytes"
+            );
+            assert_eq!(bytes(&loaded.version), rec.to_json().as_bytes(), "{name}");
+            assert_eq!(*loaded.record, rec, "{name}");
+            let at = loaded.extended_at.expect("the key has a TTL");
+            assert_near(
+                at,
+                SystemTime::now(),
+                &format!("{name}: {sid} just written"),
+            );
+        }
+
+        // Extended ten minutes ago: an hour-long session with 50 minutes left.
+        let key = b.key("old");
+        let old = record(HOUR, json!({})).to_json();
+        let _: () = b.raw.pset_ex(&key, &old, 3_000_000).await.expect("PSETEX");
+        let loaded = b.store.load("old").await.expect("load").expect("found");
+        let ten_minutes_ago = SystemTime::now() - Duration::from_secs(600);
+        assert_near(loaded.extended_at.expect("a TTL"), ten_minutes_ago, name);
+
+        // No TTL (disable_ttl, or a key made persistent): unknown.
+        let _: () = b.raw.set(&key, &old).await.expect("SET");
+        let loaded = b.store.load("old").await.expect("load").expect("found");
+        assert_eq!(loaded.extended_at, None, "{name}");
+        b.store.clear().await.expect("clear");
+    }
+}
+
+#[actix_rt::test]
+async fn create_writes_only_under_a_free_id() {
+    for mut b in backends("create").await {
+        let name = b.name;
+        let first = Arc::new(record(HOUR, json!({"who": "first"})));
+        let version = b.store.create("id", &first).await.expect("create");
+        let version = version.expect("a free ID is written");
+        let (value, ttl) = stored(&mut b, "id").await;
+        assert_eq!(value.as_deref(), Some(first.to_json().as_bytes()), "{name}");
+        assert_eq!(bytes(&version), first.to_json().as_bytes(), "{name}");
+        assert!((3_599..=3_600).contains(&ttl), "{name}: TTL {ttl}");
+
+        let second = Arc::new(record(HOUR, json!({"who": "second"})));
+        let taken = b.store.create("id", &second).await.expect("create");
+        assert!(taken.is_none(), "{name}: a taken ID is refused");
+        let (after, _) = stored(&mut b, "id").await;
+        assert_eq!(after, value, "{name}: the existing record is untouched");
+
+        // An already expired cookie: nothing written, yet a version (written, then gone).
+        let expired = Arc::new(record(Some(-1_000), json!({})));
+        let version = b.store.create("expired", &expired).await.expect("create");
+        assert_eq!(
+            bytes(&version.expect("a version")),
+            expired.to_json().as_bytes()
+        );
+        assert_eq!(stored(&mut b, "expired").await, (None, -2), "{name}");
+        b.store.clear().await.expect("clear");
+    }
+}
+
+#[actix_rt::test]
+async fn save_if_writes_only_onto_the_loaded_version() {
+    for mut b in backends("save-if").await {
+        let name = b.name;
+        b.store
+            .set("id", &record(Some(60_000), json!({"v": 1})))
+            .await
+            .expect("set");
+        let loaded = b.store.load("id").await.expect("load").expect("found");
+
+        let newer = Arc::new(record(HOUR, json!({"v": 2})));
+        let outcome = b.store.save_if("id", &newer, &loaded.version).await;
+        let SaveOutcome::Saved(version) = outcome.expect("save_if") else {
+            panic!("{name}: the loaded version is current")
+        };
+        let (value, ttl) = stored(&mut b, "id").await;
+        assert_eq!(value.as_deref(), Some(newer.to_json().as_bytes()), "{name}");
+        assert_eq!(bytes(&version), newer.to_json().as_bytes(), "{name}");
+        assert!((3_599..=3_600).contains(&ttl), "{name}: TTL {ttl}");
+
+        // The version loaded first is stale now: nothing written, the current record back.
+        let stale = Arc::new(record(HOUR, json!({"v": 3})));
+        let outcome = b.store.save_if("id", &stale, &loaded.version).await;
+        let SaveOutcome::Conflict(Some(current)) = outcome.expect("save_if") else {
+            panic!("{name}: a conflict carrying the current record")
+        };
+        assert_current(&current, &newer, name);
+        assert_eq!(stored(&mut b, "id").await.0, value, "{name}: unchanged");
+
+        // A version this store never hands out conflicts with whatever is stored.
+        let outcome = b
+            .store
+            .save_if("id", &stale, &Version::from_number(7))
+            .await;
+        let SaveOutcome::Conflict(Some(current)) = outcome.expect("save_if") else {
+            panic!("{name}: a conflict")
+        };
+        assert_current(&current, &newer, name);
+
+        // Destroyed meanwhile: gone, and not brought back.
+        b.store.destroy("id").await.expect("destroy");
+        for expected in [version, Version::from_number(7)] {
+            let outcome = b.store.save_if("id", &stale, &expected).await;
+            assert!(
+                matches!(outcome, Ok(SaveOutcome::Gone)),
+                "{name}: {outcome:?}"
+            );
+            assert_eq!(
+                stored(&mut b, "id").await,
+                (None, -2),
+                "{name}: no resurrection"
+            );
+        }
+        b.store.clear().await.expect("clear");
+    }
+}
+
+fn assert_current(current: &Loaded, expected: &SessionRecord, name: &str) {
+    assert_eq!(*current.record, *expected, "{name}");
+    assert_eq!(
+        bytes(&current.version),
+        expected.to_json().as_bytes(),
+        "{name}"
+    );
+    let at = current.extended_at.expect("a TTL");
+    assert_near(at, SystemTime::now(), name);
+}
+
+#[actix_rt::test]
+async fn save_if_follows_the_ttl_options_and_deletes_an_expired_session() {
+    for mut b in backends("save-if-ttl").await {
+        let name = b.name;
+        let no_ttl = b.store_with(RedisStore::builder().disable_ttl(true)).await;
+        no_ttl
+            .set("id", &record(HOUR, json!({"v": 1})))
+            .await
+            .expect("set");
+        let loaded = no_ttl.load("id").await.expect("load").expect("found");
+        let next = Arc::new(record(HOUR, json!({"v": 2})));
+        let outcome = no_ttl.save_if("id", &next, &loaded.version).await;
+        assert!(
+            matches!(outcome, Ok(SaveOutcome::Saved(_))),
+            "{name}: {outcome:?}"
+        );
+        assert_eq!(stored(&mut b, "id").await.1, -1, "{name}: no expiry");
+
+        let loaded = b.store.load("id").await.expect("load").expect("found");
+        let expired = Arc::new(record(Some(-1_000), json!({"v": 3})));
+        let outcome = b.store.save_if("id", &expired, &loaded.version).await;
+        assert!(
+            matches!(outcome, Ok(SaveOutcome::Saved(_))),
+            "{name}: {outcome:?}"
+        );
+        assert_eq!(
+            stored(&mut b, "id").await,
+            (None, -2),
+            "{name}: deleted, as `set` does"
+        );
+    }
+}
+
+#[actix_rt::test]
+async fn concurrent_saves_of_one_version_let_exactly_one_through() {
+    for b in backends("save-if-race").await {
+        b.store
+            .set("id", &record(HOUR, json!({"v": 0})))
+            .await
+            .expect("set");
+        let loaded = b.store.load("id").await.expect("load").expect("found");
+        let saves = (0..16).map(|i| {
+            let (store, version) = (&b.store, &loaded.version);
+            async move {
+                let rec = Arc::new(record(HOUR, json!({"v": i + 1})));
+                store.save_if("id", &rec, version).await.expect("save_if")
+            }
+        });
+        let outcomes = futures_util::future::join_all(saves).await;
+        let saved = outcomes
+            .iter()
+            .filter(|o| matches!(o, SaveOutcome::Saved(_)))
+            .count();
+        assert_eq!(saved, 1, "{}: {outcomes:?}", b.name);
+        b.store.clear().await.expect("clear");
+    }
+}
+
+#[actix_rt::test]
+async fn save_if_runs_after_the_script_cache_is_flushed() {
+    for mut b in backends("noscript").await {
+        let name = b.name;
+        b.store
+            .set("id", &record(HOUR, json!({"v": 1})))
+            .await
+            .expect("set");
+        let loaded = b.store.load("id").await.expect("load").expect("found");
+        // Every node forgets its scripts (restart, failover): EVALSHA answers NOSCRIPT.
+        let _: () = redis::cmd("SCRIPT")
+            .arg("FLUSH")
+            .query_async(&mut b.raw)
+            .await
+            .expect("SCRIPT FLUSH");
+        let next = Arc::new(record(HOUR, json!({"v": 2})));
+        let outcome = b.store.save_if("id", &next, &loaded.version).await;
+        assert!(
+            matches!(outcome, Ok(SaveOutcome::Saved(_))),
+            "{name}: {outcome:?}"
+        );
+        assert_eq!(
+            stored(&mut b, "id").await.0,
+            Some(next.to_json().into_bytes())
+        );
+        b.store.clear().await.expect("clear");
+    }
+}
+
+#[actix_rt::test]
+async fn records_written_by_connect_redis_compare_byte_for_byte() {
+    let prefix = unique_prefix("node-cas");
+    let store = standalone(&prefix).await;
+    let mut conn = raw(&redis_url()).await;
+    let _: () = conn
+        .set_ex(format!("{prefix}abc"), NODE_RECORD, 60)
+        .await
+        .expect("SET");
+    let loaded = store.load("abc").await.expect("load").expect("found");
+    assert_eq!(bytes(&loaded.version), NODE_RECORD.as_bytes());
+    let next = Arc::new(record(HOUR, json!({"user": "ada"})));
+    let outcome = store.save_if("abc", &next, &loaded.version).await;
+    assert!(matches!(outcome, Ok(SaveOutcome::Saved(_))), "{outcome:?}");
+    store.clear().await.expect("clear");
+}
+
+/// A connection that drops after the command went out leaves unknown whether Redis ran
+/// it: reads and plain writes are sent once more, `SET NX` and the compare-and-set
+/// script never (their second run would contradict the first).
+#[actix_rt::test]
+async fn a_write_whose_connection_dropped_is_not_sent_twice() {
+    let fake = DroppingRedis::start();
+    let store = RedisStore::builder()
+        .response_timeout(Duration::from_secs(3))
+        .connect(&fake.url())
+        .await
+        .expect("the handshake is answered");
+    let rec = Arc::new(record(HOUR, json!({"n": 1})));
+
+    assert_redis_error(&store.create("id", &rec).await.expect_err("dropped"));
+    assert_eq!(fake.count("SET"), 1, "SET NX is not re-sent");
+    let version = Version::from_bytes(rec.to_json().into_bytes());
+    assert_redis_error(
+        &store
+            .save_if("id", &rec, &version)
+            .await
+            .expect_err("dropped"),
+    );
+    assert_eq!(fake.count("EVALSHA"), 1, "the script is not re-sent");
+
+    assert_redis_error(&store.get("id").await.expect_err("dropped"));
+    assert_eq!(fake.count("GET"), 2, "a read is sent once more");
+    assert_redis_error(&store.load("id").await.expect_err("dropped"));
+    assert_eq!(fake.count("GET"), 4, "so is the GET + PTTL pipeline");
+    assert_redis_error(&store.set("id", &rec).await.expect_err("dropped"));
+    assert_eq!(fake.count("SET"), 3, "and a plain SET");
+    assert_redis_error(&store.touch("id", &rec).await.expect_err("dropped"));
+    assert_eq!(fake.count("EXPIRE"), 2, "and EXPIRE");
 }

@@ -1,27 +1,30 @@
 //! [`RedisStore`]: sessions in Redis or Redis Cluster, stored exactly as connect-redis
 //! stores them (key `sess:<id>`, value the JSON record, TTL from the cookie's expiry).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::FutureExt;
 use redis::aio::ConnectionManager;
 use redis::cluster_async::ClusterConnection;
-use redis::cluster_routing::RoutingInfo;
 use redis::{Cmd, FromRedisValue};
 
-use super::{SessionStore, StoreError, StoreFuture};
+use super::{Loaded, SaveOutcome, SessionStore, StoreError, StoreFuture, Version};
 use crate::encoding::now_ms;
 use crate::record::SessionRecord;
 
 #[path = "redis/builder.rs"]
 mod builder;
+#[path = "redis/conditional.rs"]
+mod conditional;
 #[path = "redis/conn.rs"]
 mod conn;
+#[path = "redis/scan.rs"]
+mod scan;
 
 pub use builder::RedisStoreBuilder;
-use conn::Conn;
+use conn::{Conn, Idempotent, Target};
 
 /// The settings shared by every clone of a store.
 #[derive(Debug)]
@@ -47,10 +50,20 @@ struct Settings {
 /// - `all`, `len` and `clear` walk the prefix with `SCAN` (on every primary of a
 ///   cluster), never `KEYS` or `FLUSHDB`.
 ///
+/// The conditional writes are atomic and cost one round trip each, on one key (so they
+/// work on a cluster): `load` pipelines `GET` and `PTTL` (the version is the stored
+/// bytes; the TTL tells the middleware when the key was last extended, so a plain read
+/// writes nothing), `create` is `SET key json NX EX ttl`, and `save_if` is one Lua
+/// script that compares the stored string with the expected bytes and writes only on a
+/// match (a missing key stays missing). The stored bytes are always `rec.to_json()`.
+///
 /// It is a cheap-clone handle: clones share one connection. A lost connection is made
 /// again by the next call, and no command waits longer than the
 /// [`response_timeout`](RedisStoreBuilder::response_timeout): a dead Redis gives a
-/// prompt error (a 500 from the middleware), not a hung request.
+/// prompt error (a 500 from the middleware), not a hung request. After a dropped
+/// connection a command is sent once more only when that is safe: reads, `SET`,
+/// `EXPIRE` and `DEL`, never `SET NX` or the compare-and-set script (their second run
+/// would contradict the first), unless the first attempt never reached Redis.
 ///
 /// ```no_run
 /// use actix_express_session::{RedisStore, SessionMiddleware};
@@ -129,66 +142,60 @@ impl RedisStore {
 
     async fn run<T: FromRedisValue>(
         &self,
-        cmd: &Cmd,
-        node: Option<&RoutingInfo>,
+        cmd: Cmd,
+        target: Target<'_>,
+        idempotent: Idempotent,
     ) -> Result<T, StoreError> {
         let timeout = self.settings.response_timeout;
         self.conn
-            .run(cmd, node, timeout)
+            .run(cmd, target, idempotent, timeout)
             .await
             .map_err(StoreError::backend)
     }
 
-    /// Every key under the prefix, deduplicated (`SCAN` may repeat keys).
-    async fn keys(&self) -> Result<Vec<Vec<u8>>, StoreError> {
-        let timeout = self.settings.response_timeout;
-        let nodes = self
-            .conn
-            .scan_targets(timeout)
-            .await
-            .map_err(StoreError::backend)?;
-        let mut keys = HashSet::new();
-        for node in &nodes {
-            let mut cursor = 0_u64;
-            loop {
-                let (next, page): (u64, Vec<Vec<u8>>) =
-                    self.run(&self.scan(cursor), node.as_ref()).await?;
-                keys.extend(page);
-                cursor = next;
-                if cursor == 0 {
-                    break;
-                }
-            }
-        }
-        Ok(keys.into_iter().collect())
-    }
-
-    fn scan(&self, cursor: u64) -> Cmd {
-        let mut cmd = redis::cmd("SCAN");
-        cmd.arg(cursor)
-            .arg("MATCH")
-            .arg(glob_pattern(&self.settings.prefix));
-        cmd.arg("COUNT").arg(self.settings.scan_count);
-        cmd
+    /// Runs `cmd`, whose one key is `key`, on the node that serves that key.
+    async fn on_key<T: FromRedisValue>(
+        &self,
+        key: &str,
+        cmd: Cmd,
+        idempotent: Idempotent,
+    ) -> Result<T, StoreError> {
+        self.run(cmd, Target::Key(key.as_bytes()), idempotent).await
     }
 
     async fn get_record(&self, sid: &str) -> Result<Option<SessionRecord>, StoreError> {
-        let json: Option<Vec<u8>> = self.run(redis::cmd("GET").arg(self.key(sid)), None).await?;
+        let key = self.key(sid);
+        let mut cmd = redis::cmd("GET");
+        cmd.arg(&key);
+        let json: Option<Vec<u8>> = self.on_key(&key, cmd, Idempotent::Yes).await?;
         let parse = |j: Vec<u8>| SessionRecord::from_json(&j).map_err(StoreError::Serialization);
         json.map(parse).transpose()
     }
 
+    /// A plain `SET` is [`Idempotent::Yes`]: re-sent after a dropped connection, it is
+    /// one more last-writer-wins write within this call, which is all `set` promises.
     async fn set_record(&self, sid: &str, rec: &SessionRecord) -> Result<(), StoreError> {
         let ttl = self.ttl_secs(rec);
         if ttl <= 0 {
-            return self.run(redis::cmd("DEL").arg(self.key(sid)), None).await;
+            return self.destroy_record(sid).await;
         }
-        let mut cmd = redis::cmd("SET");
-        cmd.arg(self.key(sid)).arg(rec.to_json());
+        let key = self.key(sid);
+        let json = rec.to_json();
+        let mut cmd = Cmd::with_capacity(5, key.len() + json.len() + 24);
+        cmd.arg("SET").arg(&key).arg(json.as_bytes());
         if !self.settings.disable_ttl {
             cmd.arg("EX").arg(ttl);
         }
-        self.run(&cmd, None).await
+        self.on_key(&key, cmd, Idempotent::Yes).await
+    }
+
+    async fn destroy_record(&self, sid: &str) -> Result<(), StoreError> {
+        let key = self.key(sid);
+        let mut cmd = redis::cmd("DEL");
+        cmd.arg(&key);
+        self.on_key::<i64>(&key, cmd, Idempotent::Yes)
+            .await
+            .map(drop)
     }
 
     async fn touch_record(&self, sid: &str, rec: &SessionRecord) -> Result<(), StoreError> {
@@ -196,49 +203,13 @@ impl RedisStore {
             return Ok(());
         }
         // EXPIRE leaves a missing key missing; with a TTL of 0 it deletes the key.
+        let key = self.key(sid);
         let mut cmd = redis::cmd("EXPIRE");
-        cmd.arg(self.key(sid)).arg(self.ttl_secs(rec));
-        self.run::<i64>(&cmd, None).await.map(drop)
+        cmd.arg(&key).arg(self.ttl_secs(rec));
+        self.on_key::<i64>(&key, cmd, Idempotent::Yes)
+            .await
+            .map(drop)
     }
-
-    async fn all_records(&self) -> Result<HashMap<String, SessionRecord>, StoreError> {
-        let keys = self.keys().await?;
-        let mut out = HashMap::with_capacity(keys.len());
-        for chunk in keys.chunks(self.settings.scan_count) {
-            let values: Vec<Option<Vec<u8>>> =
-                self.run(redis::cmd("MGET").arg(chunk), None).await?;
-            // A value is missing when its key expired between SCAN and MGET.
-            for (key, json) in chunk.iter().zip(values).filter_map(|(k, v)| Some((k, v?))) {
-                let sid = key
-                    .strip_prefix(self.settings.prefix.as_bytes())
-                    .unwrap_or(key);
-                let rec = SessionRecord::from_json(&json).map_err(StoreError::Serialization)?;
-                out.insert(String::from_utf8_lossy(sid).into_owned(), rec);
-            }
-        }
-        Ok(out)
-    }
-
-    async fn clear_all(&self) -> Result<(), StoreError> {
-        for chunk in self.keys().await?.chunks(self.settings.scan_count) {
-            self.run::<i64>(redis::cmd("DEL").arg(chunk), None).await?;
-        }
-        Ok(())
-    }
-}
-
-/// A `SCAN MATCH` pattern for every key starting with `prefix`: glob metacharacters in
-/// the prefix are escaped so that they match only themselves.
-fn glob_pattern(prefix: &str) -> Vec<u8> {
-    let mut pattern = Vec::with_capacity(prefix.len() + 2);
-    for &b in prefix.as_bytes() {
-        if matches!(b, b'*' | b'?' | b'[' | b']' | b'\\') {
-            pattern.push(b'\\');
-        }
-        pattern.push(b);
-    }
-    pattern.push(b'*');
-    pattern
 }
 
 impl SessionStore for RedisStore {
@@ -251,11 +222,32 @@ impl SessionStore for RedisStore {
     }
 
     fn destroy<'a>(&'a self, sid: &'a str) -> StoreFuture<'a, ()> {
-        async move { self.run(redis::cmd("DEL").arg(self.key(sid)), None).await }.boxed()
+        self.destroy_record(sid).boxed()
     }
 
     fn touch<'a>(&'a self, sid: &'a str, rec: &'a SessionRecord) -> StoreFuture<'a, ()> {
         self.touch_record(sid, rec).boxed()
+    }
+
+    fn load<'a>(&'a self, sid: &'a str) -> StoreFuture<'a, Option<Loaded>> {
+        self.load_record(sid).boxed()
+    }
+
+    fn create<'a>(
+        &'a self,
+        sid: &'a str,
+        rec: &'a Arc<SessionRecord>,
+    ) -> StoreFuture<'a, Option<Version>> {
+        self.create_record(sid, rec).boxed()
+    }
+
+    fn save_if<'a>(
+        &'a self,
+        sid: &'a str,
+        rec: &'a Arc<SessionRecord>,
+        expected: &'a Version,
+    ) -> StoreFuture<'a, SaveOutcome> {
+        self.save_if_record(sid, rec, expected).boxed()
     }
 
     fn all(&self) -> StoreFuture<'_, HashMap<String, SessionRecord>> {
@@ -268,17 +260,5 @@ impl SessionStore for RedisStore {
 
     fn clear(&self) -> StoreFuture<'_, ()> {
         self.clear_all().boxed()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::glob_pattern;
-
-    #[test]
-    fn glob_metacharacters_in_the_prefix_match_only_themselves() {
-        assert_eq!(glob_pattern("sess:"), b"sess:*");
-        assert_eq!(glob_pattern(""), b"*");
-        assert_eq!(glob_pattern(r"a*b?[c]\"), br"a\*b\?\[c\]\\*");
     }
 }

@@ -245,7 +245,11 @@ async fn expired_sessions_are_invisible(store: &impl SessionStore) {
 async fn conditional_writes(store: &impl SessionStore) {
     assert!(store.load("c").await.expect("load").is_none());
     let first = Arc::new(record(HOUR, json!({"n": 1})));
-    let v1 = store.create("c", &first).await.expect("create").expect("a free ID");
+    let v1 = store
+        .create("c", &first)
+        .await
+        .expect("create")
+        .expect("a free ID");
     let loaded = store.load("c").await.expect("load").expect("created");
     assert_eq!(*loaded.record, *first);
     assert_eq!(loaded.version, v1, "load sees the version create gave");
@@ -254,7 +258,11 @@ async fn conditional_writes(store: &impl SessionStore) {
         store.create("c", &other).await.expect("create").is_none(),
         "a taken ID is refused"
     );
-    assert_eq!(store.get("c").await.expect("get").as_ref(), Some(&*first), "and untouched");
+    assert_eq!(
+        store.get("c").await.expect("get").as_ref(),
+        Some(&*first),
+        "and untouched"
+    );
 
     let second = Arc::new(record(HOUR, json!({"n": 2})));
     let SaveOutcome::Saved(v2) = store.save_if("c", &second, &v1).await.expect("save_if") else {
@@ -271,12 +279,19 @@ async fn conditional_writes(store: &impl SessionStore) {
         SaveOutcome::Conflict(None) => {}
         other => panic!("a stale version conflicts: {other:?}"),
     }
-    assert_eq!(store.get("c").await.expect("get").as_ref(), Some(&*second), "not written");
+    assert_eq!(
+        store.get("c").await.expect("get").as_ref(),
+        Some(&*second),
+        "not written"
+    );
 
     store.destroy("c").await.expect("destroy");
     let late = store.save_if("c", &stale, &v2).await.expect("save_if");
     assert!(matches!(late, SaveOutcome::Gone), "{late:?}");
-    assert!(store.get("c").await.expect("get").is_none(), "never resurrected");
+    assert!(
+        store.get("c").await.expect("get").is_none(),
+        "never resurrected"
+    );
     store.clear().await.expect("clear");
 }
 

@@ -1,15 +1,21 @@
 //! Helpers for the Redis tests: the servers `scripts/redis.sh` started (found through
 //! `REDIS_URL`, `REDIS_CLUSTER_URLS` and `REDIS_SERVER_BIN`), unique key prefixes, raw
-//! access for wire checks, and a private server a test may stop and restart.
+//! access for wire checks (on one server or the cluster), a private server a test may
+//! stop and restart, and a fake server that drops the connection on every command.
 #![allow(dead_code, unreachable_pub)]
 
-use std::net::TcpStream;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use actix_express_session::store::RedisStoreBuilder;
 use actix_express_session::store::StoreError;
 use actix_express_session::{uuid_v4_id, RedisStore};
-use redis::aio::MultiplexedConnection;
+use redis::aio::{ConnectionLike, MultiplexedConnection};
+use redis::cluster_async::ClusterConnection;
+use redis::{Cmd, Pipeline, RedisFuture, Value};
 
 /// A required environment variable; the message names it when it is missing.
 pub fn env(name: &str) -> String {
@@ -158,4 +164,160 @@ pub async fn eventually<T, E: std::fmt::Debug, F: std::future::Future<Output = R
             Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
         }
     }
+}
+
+/// A raw connection to one server or to the cluster, for checking what a store wrote.
+pub enum Raw {
+    One(MultiplexedConnection),
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for Raw {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Raw::One(c) => c.req_packed_command(cmd),
+            Raw::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Raw::One(c) => c.req_packed_commands(pipeline, offset, count),
+            Raw::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Raw::One(c) => c.get_db(),
+            Raw::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
+/// A store under a prefix of its own, with raw access to the same server(s).
+pub struct Backend {
+    /// "standalone" or "cluster", for assertion messages.
+    pub name: &'static str,
+    pub prefix: String,
+    pub store: RedisStore,
+    pub raw: Raw,
+}
+
+impl Backend {
+    /// The Redis key of a session ID.
+    pub fn key(&self, sid: &str) -> String {
+        format!("{}{sid}", self.prefix)
+    }
+
+    /// Another store on the same server(s) and prefix, with these options.
+    pub async fn store_with(&self, builder: RedisStoreBuilder) -> RedisStore {
+        let builder = builder.prefix(&self.prefix);
+        match self.raw {
+            Raw::One(_) => builder.connect(&redis_url()).await,
+            Raw::Cluster(_) => builder.connect_cluster(cluster_urls()).await,
+        }
+        .expect("connects")
+    }
+}
+
+/// The standalone server and the cluster, each with a store under a unique prefix.
+pub async fn backends(test: &str) -> [Backend; 2] {
+    let prefix = unique_prefix(test);
+    let one = Backend {
+        name: "standalone",
+        store: standalone(&prefix).await,
+        raw: Raw::One(raw(&redis_url()).await),
+        prefix,
+    };
+    let prefix = unique_prefix(test);
+    let store = RedisStore::builder()
+        .prefix(&prefix)
+        .connect_cluster(cluster_urls())
+        .await
+        .expect("connects to REDIS_CLUSTER_URLS");
+    let client = redis::cluster::ClusterClient::new(cluster_urls()).expect("valid URLs");
+    let conn = client.get_async_connection().await.expect("connects");
+    let cluster = Backend {
+        name: "cluster",
+        prefix,
+        store,
+        raw: Raw::Cluster(conn),
+    };
+    [one, cluster]
+}
+
+/// A fake Redis that answers the connection handshake (`CLIENT SETINFO`) and drops the
+/// connection, unanswered, on any other command: as if Redis ran it and the reply was
+/// lost. It counts the commands it received, by name.
+pub struct DroppingRedis {
+    pub port: u16,
+    seen: Arc<Mutex<Vec<String>>>,
+}
+
+impl DroppingRedis {
+    pub fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("binds a loopback port");
+        let port = listener.local_addr().expect("an address").port();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = Arc::clone(&seen);
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let log = Arc::clone(&log);
+                std::thread::spawn(move || serve_then_drop(stream, &log));
+            }
+        });
+        DroppingRedis { port, seen }
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// How many commands named `name` arrived so far.
+    pub fn count(&self, name: &str) -> usize {
+        let seen = self.seen.lock().expect("not poisoned");
+        seen.iter().filter(|n| n.as_str() == name).count()
+    }
+}
+
+fn serve_then_drop(stream: TcpStream, seen: &Mutex<Vec<String>>) {
+    let mut reader = BufReader::new(stream.try_clone().expect("a second handle"));
+    let mut writer = stream;
+    while let Some(name) = read_command_name(&mut reader) {
+        seen.lock().expect("not poisoned").push(name.clone());
+        if name != "CLIENT" {
+            break;
+        }
+        if writer.write_all(b"+OK\r\n").is_err() {
+            break;
+        }
+    }
+    let _ = writer.shutdown(Shutdown::Both);
+}
+
+/// The upper-cased name of the next command (a RESP array of bulk strings).
+fn read_command_name(reader: &mut impl BufRead) -> Option<String> {
+    let count: usize = read_header(reader, b'*')?;
+    let mut name = None;
+    for _ in 0..count {
+        let len: usize = read_header(reader, b'$')?;
+        let mut arg = vec![0; len + 2];
+        reader.read_exact(&mut arg).ok()?;
+        arg.truncate(len);
+        name.get_or_insert_with(|| String::from_utf8_lossy(&arg).to_uppercase());
+    }
+    name
+}
+
+fn read_header(reader: &mut impl BufRead, kind: u8) -> Option<usize> {
+    let mut line = String::new();
+    reader.read_line(&mut line).ok()?;
+    let rest = line.strip_prefix(char::from(kind))?;
+    rest.trim_end().parse().ok()
 }

@@ -130,7 +130,7 @@ impl RedisStoreBuilder {
     /// # Errors
     /// [`StoreError::Backend`] when the URL is invalid or the server cannot be reached.
     pub async fn connect(self, url: &str) -> Result<RedisStore, StoreError> {
-        let conn = Conn::standalone(url, self.connection_timeout, self.response_timeout).await;
+        let conn = Conn::standalone(url, self.connection_timeout).await;
         Ok(self.finish(conn.map_err(StoreError::backend)?))
     }
 

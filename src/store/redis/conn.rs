@@ -1,13 +1,62 @@
 //! The connection under a [`RedisStore`](super::RedisStore): one server or a cluster,
-//! behind one `run` that bounds every command by the response timeout.
+//! behind one `run` that bounds every command by the response timeout and retries only
+//! what is safe to send twice.
+//!
+//! # Settings, and why (redis 1.x)
+//!
+//! - One timer per call: the store wraps every call in its own `tokio::time::timeout`
+//!   (it also bounds the wait for a reconnection), so the connections it opens itself
+//!   have no response timeout of their own (the manager's would be a second timer on
+//!   every command, and the cluster's overall timeout a third). A reconnection is still
+//!   bounded by the connection timeout, which covers the handshake.
+//! - `pipeline_buffer_size` 1024 instead of 50: under a burst of concurrent requests on
+//!   the one multiplexed connection, callers queue their command and wait for its reply
+//!   instead of first waiting for room in the queue (the tokio channel allocates its
+//!   slots lazily, so an idle store holds no more memory).
+//! - Commands that carry a session (`SET`, the compare-and-set script) are routed to
+//!   their key's slot with an owned `Cmd` on a cluster, so the driver does not copy the
+//!   JSON again (`query_async` on a cluster clones the command).
+//! - Left at their defaults, worth measuring: `write_backpressure_boundary` (8 KiB
+//!   before a flush; larger batches fewer writes under load), `concurrency_limit` (none).
 
+use std::future::Future;
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
-use redis::cluster_routing::{MultipleNodeRoutingInfo, RoutingInfo, SingleNodeRoutingInfo};
-use redis::{Cmd, ErrorKind, FromRedisValue, RedisError, RedisResult, Value};
+use redis::cluster_routing::{
+    MultipleNodeRoutingInfo, Route, RoutingInfo, SingleNodeRoutingInfo, Slot, SlotAddr,
+};
+use redis::{Cmd, ErrorKind, FromRedisValue, Pipeline, RedisError, RedisResult, Value};
+
+/// Commands queued on the multiplexed connection before a caller waits for room.
+const PIPELINE_BUFFER: usize = 1024;
+
+/// Whether a command may be sent a second time after a connection failure that leaves
+/// unknown whether Redis ran it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Idempotent {
+    /// Running it twice ends as running it once: reads (`GET`, `PTTL`, `SCAN`, `MGET`),
+    /// `DEL`, `EXPIRE`, and a plain `SET` (a last-writer-wins write: re-sent while the
+    /// call is still in flight, it is just a later write in that call's window).
+    Yes,
+    /// A second run would answer differently (`SET NX` would report the ID taken by its
+    /// own first run; the compare-and-set script would report a conflict with itself):
+    /// sent again only when the first attempt certainly never reached Redis.
+    No,
+}
+
+/// Where a command goes on a cluster (a single server takes everything).
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Target<'a> {
+    /// The node serving this key's slot (the command then travels without a copy).
+    Key(&'a [u8]),
+    /// This node (`SCAN` on each primary).
+    Node(&'a RoutingInfo),
+    /// Wherever the driver routes it (`MGET`/`DEL` of many keys are split by slot).
+    Keys,
+}
 
 /// The live connection: one server (its manager reconnects by itself) or a whole cluster.
 #[derive(Clone)]
@@ -18,19 +67,16 @@ pub(super) enum Conn {
 
 impl Conn {
     /// Connects to one server.
-    pub(super) async fn standalone(
-        url: &str,
-        connect: Duration,
-        respond: Duration,
-    ) -> RedisResult<Self> {
+    pub(super) async fn standalone(url: &str, connect: Duration) -> RedisResult<Self> {
         let client = redis::Client::open(url)?;
-        // No backoff retries inside the manager: its first retry sleeps at least a
-        // second, which would stall every request during an outage. A failed attempt is
-        // retried by the next command instead (see `run`).
+        // No backoff retries inside the manager: its first retry sleeps at least 100 ms
+        // and the next ones longer, which would stall every request during an outage. A
+        // failed attempt is retried by the next command instead (see `run`).
         let config = ConnectionManagerConfig::new()
             .set_number_of_retries(0)
-            .set_connection_timeout(connect)
-            .set_response_timeout(respond);
+            .set_connection_timeout(Some(connect))
+            .set_response_timeout(None)
+            .set_pipeline_buffer_size(PIPELINE_BUFFER);
         Ok(Conn::Standalone(
             ConnectionManager::new_with_config(client, config).await?,
         ))
@@ -43,10 +89,12 @@ impl Conn {
         respond: Duration,
     ) -> RedisResult<Self> {
         // Few, short retries (they also carry MOVED/ASK redirects): the default waits
-        // start at 1.28 s each.
+        // start at 1.28 s each. Each attempt is bounded by `respond`; the whole call by
+        // the store's own timer.
         let client = ClusterClient::builder(urls)
             .connection_timeout(connect)
             .response_timeout(respond)
+            .overall_response_timeout(None)
             .retries(3)
             .min_retry_wait(10)
             .max_retry_wait(500)
@@ -61,36 +109,61 @@ impl Conn {
         }
     }
 
-    /// Runs one command (on `node` when given, else wherever its keys live), retrying once
-    /// where that is safe, and failing once `timeout` has passed.
+    /// Runs one command, failing once `timeout` has passed.
+    ///
+    /// On one server a connection failure is retried once when [`worth_retrying`] says
+    /// so (the manager has started a reconnection by then). A cluster connection retries
+    /// by itself (reconnections and redirects, `retries(3)`), whatever the command; that
+    /// is the driver's behaviour, which the store's commands are written to tolerate.
     pub(super) async fn run<T: FromRedisValue>(
         &self,
-        cmd: &Cmd,
-        node: Option<&RoutingInfo>,
+        cmd: Cmd,
+        target: Target<'_>,
+        idempotent: Idempotent,
         timeout: Duration,
     ) -> RedisResult<T> {
-        let attempts = async {
-            match self.exec(cmd, node).await {
-                Err(e) if worth_retrying(&e) => self.exec(cmd, node).await,
-                done => done,
+        let call = async {
+            match self {
+                Conn::Standalone(m) => {
+                    let mut m = m.clone();
+                    let first = cmd.query_async(&mut m).await;
+                    match first {
+                        Err(e) if worth_retrying(&e, idempotent) => cmd.query_async(&mut m).await,
+                        done => done,
+                    }
+                }
+                Conn::Cluster(c) => on_cluster(c.clone(), cmd, target).await,
             }
         };
-        within(timeout, attempts).await
+        within(timeout, call).await
     }
 
-    async fn exec<T: FromRedisValue>(
+    /// Runs the commands of `pipe`, which all touch `key`, in one round trip; the replies
+    /// in order (server errors among them are left for the caller to extract).
+    pub(super) async fn run_pipeline(
         &self,
-        cmd: &Cmd,
-        node: Option<&RoutingInfo>,
-    ) -> RedisResult<T> {
-        match (self, node) {
-            (Conn::Cluster(c), Some(route)) => {
-                let value = c.clone().route_command(cmd, route.clone()).await?;
-                T::from_owned_redis_value(value.extract_error()?)
+        pipe: Pipeline,
+        key: &[u8],
+        idempotent: Idempotent,
+        timeout: Duration,
+    ) -> RedisResult<Vec<Value>> {
+        let count = pipe.len();
+        let call = async {
+            match self {
+                Conn::Standalone(m) => {
+                    let mut m = m.clone();
+                    match pipe.query_async(&mut m).await {
+                        Err(e) if worth_retrying(&e, idempotent) => pipe.query_async(&mut m).await,
+                        done => done,
+                    }
+                }
+                Conn::Cluster(c) => {
+                    let route = SingleNodeRoutingInfo::SpecificNode(key_route(key));
+                    c.clone().route_pipeline(pipe, 0, count, route).await
+                }
             }
-            (Conn::Cluster(c), None) => cmd.query_async(&mut c.clone()).await,
-            (Conn::Standalone(c), _) => cmd.query_async(&mut c.clone()).await,
-        }
+        };
+        within(timeout, call).await
     }
 
     /// Where `SCAN` must run to see every key: the one server (`None`), or each primary.
@@ -103,7 +176,7 @@ impl Conn {
         };
         let primaries = RoutingInfo::MultiNode((MultipleNodeRoutingInfo::AllMasters, None));
         let mut c = c.clone();
-        let reply = within(timeout, c.route_command(&redis::cmd("PING"), primaries)).await?;
+        let reply = within(timeout, c.route_command(redis::cmd("PING"), primaries)).await?;
         let Value::Map(per_node) = reply else {
             return Err(unexpected("PING to every primary did not answer per node"));
         };
@@ -114,17 +187,47 @@ impl Conn {
     }
 }
 
-/// A command that failed before reaching a working connection (refused, dropped, or the
-/// stale error of a failed reconnection) is worth one more try: the connection manager
-/// has started a fresh reconnection by then. Every command the store sends is idempotent.
-fn worth_retrying(e: &RedisError) -> bool {
-    (e.is_io_error() || e.is_connection_dropped()) && !e.is_timeout()
+async fn on_cluster<T: FromRedisValue>(
+    mut c: ClusterConnection,
+    cmd: Cmd,
+    target: Target<'_>,
+) -> RedisResult<T> {
+    let route = match target {
+        Target::Key(key) => {
+            RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(key_route(key)))
+        }
+        Target::Node(node) => node.clone(),
+        Target::Keys => return cmd.query_async(&mut c).await,
+    };
+    let value = c.route_command(cmd, route).await?;
+    Ok(T::from_redis_value(value.extract_error()?)?)
+}
+
+/// The primary serving `key`'s slot.
+fn key_route(key: &[u8]) -> Route {
+    Route::with_slot(Slot::for_key(key), SlotAddr::Master)
+}
+
+/// Whether a failed command is worth one more try on one server.
+///
+/// A connection refused (the manager's reconnection failed, so the command was never
+/// written) is retried whatever the command. Any other connection failure (dropped,
+/// reset, broken pipe) may have come after Redis ran the command, so only an
+/// [`Idempotent::Yes`] command is sent again. A timeout is never retried: the time is up.
+fn worth_retrying(e: &RedisError, idempotent: Idempotent) -> bool {
+    if e.is_timeout() {
+        return false;
+    }
+    match idempotent {
+        Idempotent::Yes => e.is_io_error() || e.is_connection_dropped(),
+        Idempotent::No => e.is_connection_refusal(),
+    }
 }
 
 /// Bounds a call: a dead or stalled Redis gives a prompt error, never a hung request.
 async fn within<T>(
     timeout: Duration,
-    call: impl std::future::Future<Output = RedisResult<T>>,
+    call: impl Future<Output = RedisResult<T>>,
 ) -> RedisResult<T> {
     tokio::time::timeout(timeout, call)
         .await
@@ -154,16 +257,18 @@ fn by_address(addr: &Value) -> RedisResult<RoutingInfo> {
     }))
 }
 
-fn unexpected(what: &'static str) -> RedisError {
+pub(super) fn unexpected(what: &'static str) -> RedisError {
     RedisError::from((
-        ErrorKind::ClientError,
-        "unexpected cluster reply",
+        ErrorKind::UnexpectedReturnType,
+        "unexpected redis reply",
         what.to_owned(),
     ))
 }
 
 #[cfg(test)]
 mod tests {
+    use std::io::{Error, ErrorKind as Io};
+
     use super::*;
 
     #[test]
@@ -177,12 +282,38 @@ mod tests {
         assert!(by_address(&Value::Int(1)).is_err());
     }
 
+    fn io(kind: Io) -> RedisError {
+        RedisError::from(Error::from(kind))
+    }
+
     #[test]
-    fn only_connection_failures_are_retried() {
-        let refused = RedisError::from(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
-        let timed_out = RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut));
-        let server = RedisError::from((ErrorKind::ResponseError, "WRONGTYPE"));
-        assert!(worth_retrying(&refused));
-        assert!(!worth_retrying(&timed_out) && !worth_retrying(&server));
+    fn only_idempotent_commands_are_sent_again_after_a_dropped_connection() {
+        use Idempotent::{No, Yes};
+        // The command may have run before the connection went.
+        for maybe_ran in [Io::ConnectionReset, Io::BrokenPipe, Io::UnexpectedEof] {
+            assert!(worth_retrying(&io(maybe_ran), Yes), "{maybe_ran:?}");
+            assert!(!worth_retrying(&io(maybe_ran), No), "{maybe_ran:?}");
+        }
+        let driver_gone = RedisError::from((ErrorKind::Io, "connection dropped"));
+        assert!(worth_retrying(&driver_gone, Yes) && !worth_retrying(&driver_gone, No));
+        // The command never left: no connection could be made.
+        assert!(worth_retrying(&io(Io::ConnectionRefused), Yes));
+        assert!(worth_retrying(&io(Io::ConnectionRefused), No));
+    }
+
+    #[test]
+    fn timeouts_and_server_errors_are_never_retried() {
+        let server = redis::make_extension_error("WRONGTYPE".to_owned(), None);
+        for e in [io(Io::TimedOut), server] {
+            assert!(!worth_retrying(&e, Idempotent::Yes), "{e:?}");
+            assert!(!worth_retrying(&e, Idempotent::No), "{e:?}");
+        }
+    }
+
+    #[test]
+    fn a_key_routes_to_its_slot() {
+        // CLUSTER KEYSLOT foo = 12182; a hash tag picks the slot of the tag alone.
+        assert_eq!(key_route(b"foo"), Route::new(12182, SlotAddr::Master));
+        assert_eq!(key_route(b"x{foo}y"), key_route(b"foo"));
     }
 }
