@@ -314,7 +314,8 @@ impl SessionCookie {
         self.partitioned == Some(true)
     }
 
-    /// An allocation-free stand-in, for while a session's real cookie is moved out.
+    /// An allocation-free stand-in, for unit tests.
+    #[cfg(test)]
     pub(crate) fn placeholder() -> Self {
         SessionCookie {
             original_max_age: None,

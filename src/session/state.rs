@@ -83,9 +83,13 @@ pub(crate) struct State {
 impl State {
     /// A session that is not in the store yet.
     pub(crate) fn new(id: String, record: SessionRecord) -> Self {
+        Self::with(id, Arc::new(record))
+    }
+
+    fn with(id: String, record: Arc<SessionRecord>) -> Self {
         State {
             id,
-            record: Arc::new(record),
+            record,
             version: None,
             extended_at_ms: None,
             status: Status::Active,
@@ -106,11 +110,10 @@ impl State {
     pub(crate) fn loaded(id: String, loaded: Loaded) -> Self {
         let extended_at_ms = loaded.extended_at.map(crate::encoding::system_time_ms);
         State {
-            record: loaded.record,
             version: Some(loaded.version),
             extended_at_ms,
             loaded: true,
-            ..State::new(id, SessionRecord::new(SessionCookie::placeholder()))
+            ..State::with(id, loaded.record)
         }
     }
 
