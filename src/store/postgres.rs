@@ -137,16 +137,15 @@ impl PostgresStore {
         self.ready().await?.prune().await
     }
 
-    /// Starts the pruning task once, and creates the table once if asked to. After the
-    /// first call it is a couple of atomic loads: no query, no lock.
+    /// Starts the pruning task once, and creates the table once if asked to. Once the
+    /// table is ready this is two flag checks: the creation's (large) future is boxed so
+    /// that it does not inflate every store call's future.
     async fn ready(&self) -> Result<&Inner, StoreError> {
         prune::ensure_pruner(&self.inner);
         let inner = &*self.inner;
-        if inner.create_table {
-            inner
-                .table_ready
-                .get_or_try_init(|| inner.create_table())
-                .await?;
+        if inner.create_table && !inner.table_ready.initialized() {
+            let create = || Box::pin(inner.create_table());
+            inner.table_ready.get_or_try_init(create).await?;
         }
         Ok(inner)
     }
