@@ -12,6 +12,7 @@ use crate::cookie::{find_cookie, CookieOptions, SameSite, Secure};
 use crate::encoding::decode_uri_component;
 use crate::error::SessionError;
 use crate::gate::Gate;
+use crate::record::{SessionRecord, CREATED_AT_KEY};
 use crate::rules::Rules;
 use crate::signature::{Keys, Secrets};
 use crate::store::SessionStore;
@@ -141,6 +142,9 @@ pub(crate) struct Config {
     pub(crate) load: Load,
     /// Milliseconds; see [`SessionMiddlewareBuilder::touch_after`].
     pub(crate) touch_after_ms: i64,
+    resign_rotated: bool,
+    /// Milliseconds; see [`SessionMiddlewareBuilder::absolute_timeout`].
+    pub(crate) absolute_timeout_ms: Option<i64>,
     trust_proxy: TrustProxy,
     genid: Option<Genid>,
 }
@@ -160,8 +164,10 @@ impl Config {
         self.trust_proxy == TrustProxy::Always && forwarded_https(req.headers())
     }
 
-    /// The session ID from a cookie that one of the secrets signed, if any.
-    pub(crate) fn read_session_id(&self, headers: &HeaderMap) -> Option<String> {
+    /// The session ID from a cookie that one of the secrets signed, if any, and whether
+    /// it should be re-signed with the newest secret (an older one signed it, and
+    /// `resign_rotated` is on).
+    pub(crate) fn read_session_id(&self, headers: &HeaderMap) -> Option<(String, bool)> {
         let raw = headers
             .get_all(COOKIE)
             .find_map(|h| find_cookie(h.as_bytes(), &self.name))?;
@@ -169,8 +175,31 @@ impl Config {
             return None;
         }
         let value = decode_uri_component(raw)?;
-        let id = self.keys.unsign(value.strip_prefix("s:")?)?;
-        (id.len() <= MAX_ID_LEN).then(|| id.to_owned())
+        let (id, by) = self.keys.unsign_by(value.strip_prefix("s:")?)?;
+        (id.len() <= MAX_ID_LEN).then(|| (id.to_owned(), by > 0 && self.resign_rotated))
+    }
+
+    /// A record for a new session: a new cookie, and its creation time when the
+    /// absolute timeout is on.
+    pub(crate) fn new_record(&self, secure_connection: bool, now_ms: i64) -> SessionRecord {
+        let mut record = SessionRecord::new(self.cookie.new_cookie(secure_connection, now_ms));
+        if self.absolute_timeout_ms.is_some() {
+            record.data.insert(CREATED_AT_KEY.to_owned(), now_ms.into());
+        }
+        record
+    }
+
+    /// Whether `record` has outlived its cookie or the absolute timeout.
+    pub(crate) fn is_expired(&self, record: &SessionRecord, now_ms: i64) -> bool {
+        let cookie_expired = record
+            .cookie
+            .expires_unix_ms()
+            .is_some_and(|at| at <= now_ms);
+        let too_old = match (self.absolute_timeout_ms, record.created_at_ms()) {
+            (Some(lifetime), Some(created)) => created.saturating_add(lifetime) <= now_ms,
+            _ => false,
+        };
+        cookie_expired || too_old
     }
 
     /// A new session ID from `genid`, or 24 random bytes.
@@ -204,6 +233,8 @@ impl fmt::Debug for Config {
             .field("write_policy", &self.write_policy)
             .field("load", &self.load)
             .field("touch_after_ms", &self.touch_after_ms)
+            .field("resign_rotated", &self.resign_rotated)
+            .field("absolute_timeout_ms", &self.absolute_timeout_ms)
             .field("trust_proxy", &self.trust_proxy)
             .field("genid", &self.genid.as_ref().map(|_| "custom"))
             .finish()
@@ -257,6 +288,8 @@ impl<S: SessionStore> SessionMiddleware<S> {
             write_policy: WritePolicy::Merge,
             load: Load::Lazy,
             touch_after: DEFAULT_TOUCH_AFTER,
+            resign_rotated: true,
+            absolute_timeout: None,
             trust_proxy: TrustProxy::Never,
             genid: None,
         }
@@ -274,6 +307,8 @@ pub struct SessionMiddlewareBuilder<S> {
     write_policy: WritePolicy,
     load: Load,
     touch_after: Duration,
+    resign_rotated: bool,
+    absolute_timeout: Option<Duration>,
     trust_proxy: TrustProxy,
     genid: Option<Genid>,
 }
@@ -288,6 +323,8 @@ impl<S> fmt::Debug for SessionMiddlewareBuilder<S> {
             .field("write_policy", &self.write_policy)
             .field("load", &self.load)
             .field("touch_after", &self.touch_after)
+            .field("resign_rotated", &self.resign_rotated)
+            .field("absolute_timeout", &self.absolute_timeout)
             .field("trust_proxy", &self.trust_proxy)
             .finish_non_exhaustive()
     }
@@ -361,6 +398,27 @@ impl<S: SessionStore> SessionMiddlewareBuilder<S> {
         self
     }
 
+    /// Re-send a cookie that an older secret of the list signed, signed with the newest
+    /// (once, on the next response that uses the session), so that an old secret can be
+    /// retired after one visit of each user instead of a whole session lifetime. Default
+    /// `true`.
+    pub fn resign_rotated(mut self, resign: bool) -> Self {
+        self.resign_rotated = resign;
+        self
+    }
+
+    /// End every session this long after it was created, however active it is (OWASP's
+    /// absolute timeout; the idle timeout is the cookie's max age). Enforced by the
+    /// middleware on every store: a session past it is destroyed and the request gets a
+    /// new one. The creation time is kept in the record under
+    /// [`CREATED_AT_KEY`](crate::CREATED_AT_KEY), written only when this is on (a
+    /// session created before gets it at its next use). `regenerate` starts a new
+    /// lifetime. Default: none.
+    pub fn absolute_timeout(mut self, lifetime: Duration) -> Self {
+        self.absolute_timeout = Some(lifetime);
+        self
+    }
+
     /// Whether to believe `X-Forwarded-Proto` for [`Secure::Auto`] and for withholding
     /// `Secure` cookies on plain HTTP. Default [`TrustProxy::Never`].
     pub fn trust_proxy(mut self, trust: TrustProxy) -> Self {
@@ -395,6 +453,10 @@ impl<S: SessionStore> SessionMiddlewareBuilder<S> {
             write_policy: self.write_policy,
             load: self.load,
             touch_after_ms: i64::try_from(self.touch_after.as_millis()).unwrap_or(i64::MAX),
+            resign_rotated: self.resign_rotated,
+            absolute_timeout_ms: self
+                .absolute_timeout
+                .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
             trust_proxy: self.trust_proxy,
             genid: self.genid,
         };

@@ -14,7 +14,8 @@ pub enum SessionError {
     /// The request did not pass through [`SessionMiddleware`](crate::SessionMiddleware)
     /// (not wrapped, or outside `cookie.path`).
     NotWrapped,
-    /// `cookie` is reserved for the session cookie's state.
+    /// `cookie` (the session cookie's state) and
+    /// [`CREATED_AT_KEY`](crate::CREATED_AT_KEY) (the creation time) are the middleware's.
     ReservedKey,
     /// A value could not be converted to or from JSON.
     Json(serde_json::Error),
@@ -39,7 +40,9 @@ impl fmt::Display for SessionError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             SessionError::NotWrapped => "the session middleware did not handle this request",
-            SessionError::ReservedKey => "the session key `cookie` is reserved",
+            SessionError::ReservedKey => {
+                "the session keys `cookie` and `__sessionCreatedAt` are reserved"
+            }
             SessionError::Json(_) => "a session value could not be converted to or from JSON",
             SessionError::Inactive => "the session was destroyed or unset in this request",
             SessionError::NotFound => "failed to load session: not in the store",

@@ -21,19 +21,30 @@ pub(crate) struct Pass<'a> {
     sid: Box<str>,
     lock: Lock,
     guard: Option<OwnedMutexGuard<()>>,
+    /// Another save of the session held the gate when this one came.
+    pub(crate) waited: bool,
 }
 
 impl Gate {
     /// Waits for this session's turn.
     pub(crate) async fn enter(&self, sid: &str) -> Pass<'_> {
         let lock = Arc::clone(self.map().entry(sid.into()).or_default());
-        let guard = Arc::clone(&lock).lock_owned().await;
+        let (guard, waited) = match Arc::clone(&lock).try_lock_owned() {
+            Ok(guard) => (guard, false),
+            Err(_) => (Arc::clone(&lock).lock_owned().await, true),
+        };
         Pass {
             gate: self,
             sid: sid.into(),
             lock,
             guard: Some(guard),
+            waited,
         }
+    }
+
+    /// Whether saves of this session are lined up in the gate right now.
+    pub(crate) fn is_busy(&self, sid: &str) -> bool {
+        self.map().contains_key(sid)
     }
 
     fn map(&self) -> std::sync::MutexGuard<'_, HashMap<Box<str>, Lock>> {
@@ -63,12 +74,15 @@ mod tests {
     async fn entries_go_once_nobody_waits() {
         let gate = Gate::default();
         let first = gate.enter("a").await;
+        assert!(!first.waited && gate.is_busy("a") && !gate.is_busy("b"));
         let mut waiting = Box::pin(gate.enter("a"));
         assert!((&mut waiting).now_or_never().is_none(), "the second waits");
         drop(first);
         let second = waiting.await;
+        assert!(second.waited);
         assert_eq!(gate.map().len(), 1);
         drop(second);
         assert!(gate.map().is_empty(), "no entry is left behind");
+        assert!(!gate.is_busy("a"));
     }
 }

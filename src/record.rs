@@ -10,6 +10,11 @@ use serde_json::{Map, Value};
 
 use crate::cookie::SessionCookie;
 
+/// The top-level key that holds a session's creation time (milliseconds since the
+/// epoch) when [`absolute_timeout`](crate::SessionMiddlewareBuilder::absolute_timeout) is
+/// on. A Node app keeps it like any other key of `req.session`.
+pub const CREATED_AT_KEY: &str = "__sessionCreatedAt";
+
 /// One stored session: `{"cookie": {...}, ...user keys}`, exactly the object
 /// express-session hands to its stores (and connect-redis / connect-pg-simple keep).
 ///
@@ -51,6 +56,11 @@ impl SessionRecord {
     pub fn to_json(&self) -> String {
         // Serializing a map of JSON values into a String cannot fail.
         serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// When the session was created, from [`CREATED_AT_KEY`], in ms since the epoch.
+    pub(crate) fn created_at_ms(&self) -> Option<i64> {
+        self.data.get(CREATED_AT_KEY).and_then(Value::as_i64)
     }
 
     /// The fingerprint of the user data (the `cookie` field left out).

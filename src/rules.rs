@@ -31,6 +31,11 @@ pub(crate) struct Facts {
     pub(crate) regenerated: bool,
     /// The data (or, deliberately, the cookie) changed since load.
     pub(crate) modified: bool,
+    /// `set_max_age` changed the cookie: it is re-sent, persistent or not (remember-me
+    /// switched off sends a browser-session cookie).
+    pub(crate) cookie_changed: bool,
+    /// An older secret signed the cookie: it is re-sent signed with the newest.
+    pub(crate) resign: bool,
     /// `Some(true)`: an explicit `save()` stored the session as it now is.
     pub(crate) explicit_save: Option<bool>,
     /// The cookie has an expiry.
@@ -88,7 +93,7 @@ fn decide_active(rules: Rules, f: Facts) -> Outcome {
     let wants_cookie = if is_new {
         rules.save_uninitialized || f.modified
     } else {
-        rules.rolling || (f.persistent && f.modified)
+        rules.rolling || f.resign || f.cookie_changed || (f.persistent && f.modified)
     };
     let withheld = wants_cookie && f.secure_cookie && !f.secure_connection;
     Outcome {
@@ -117,6 +122,8 @@ mod tests {
         loaded: true,
         regenerated: false,
         modified: false,
+        cookie_changed: false,
+        resign: false,
         explicit_save: None,
         persistent: false,
         had_cookie: true,
@@ -308,6 +315,26 @@ mod tests {
                 out(true, false, true),
             ),
             (
+                "loaded, cookie made a browser-session one (remember-me off): save + cookie",
+                RULES,
+                Facts {
+                    modified: true,
+                    cookie_changed: true,
+                    persistent: false,
+                    ..LOADED
+                },
+                out(true, false, true),
+            ),
+            (
+                "loaded, signed with an older secret: re-sent (signed with the newest)",
+                RULES,
+                Facts {
+                    resign: true,
+                    ..LOADED
+                },
+                out(false, true, true),
+            ),
+            (
                 "unset, keep: nothing at all",
                 rolling,
                 Facts {
@@ -380,6 +407,8 @@ mod tests {
                 loaded: bit(3),
                 regenerated: bit(4),
                 modified: bit(5) || bit(4),
+                cookie_changed: false,
+                resign: false,
                 explicit_save: bit(6).then_some(bit(7)),
                 persistent: bit(8),
                 had_cookie: bit(3),

@@ -15,6 +15,7 @@ use serde_json::{Map, Value};
 use crate::cookie::SessionCookie;
 use crate::encoding::now_ms;
 pub(crate) use crate::error::SessionError;
+use crate::record::CREATED_AT_KEY;
 use crate::rules::Status;
 
 pub(crate) mod persist;
@@ -125,15 +126,16 @@ impl Session {
     /// (the fingerprint at the end of the request compares the exact JSON).
     ///
     /// # Errors
-    /// [`SessionError::ReservedKey`] for `cookie`, [`SessionError::Json`] when the value
-    /// does not serialize, [`SessionError::Inactive`] after `destroy`/`unset`.
+    /// [`SessionError::ReservedKey`] for `cookie` and [`CREATED_AT_KEY`],
+    /// [`SessionError::Json`] when the value does not serialize,
+    /// [`SessionError::Inactive`] after `destroy`/`unset`.
     pub fn insert(
         &self,
         key: impl Into<String>,
         value: impl Serialize,
     ) -> Result<(), SessionError> {
         let key = key.into();
-        if key == "cookie" {
+        if is_reserved(&key) {
             return Err(SessionError::ReservedKey);
         }
         let value = serde_json::to_value(value).map_err(SessionError::Json)?;
@@ -143,8 +145,11 @@ impl Session {
         Ok(())
     }
 
-    /// Removes `key`, returning its JSON value.
+    /// Removes `key`, returning its JSON value (never the reserved [`CREATED_AT_KEY`]).
     pub fn remove(&self, key: &str) -> Option<Value> {
+        if is_reserved(key) {
+            return None;
+        }
         self.state_mut().ok()?.remove(key)
     }
 
@@ -153,23 +158,30 @@ impl Session {
         self.state().is_ok_and(|s| s.record.data.contains_key(key))
     }
 
-    /// A copy of all the data (without the cookie).
+    /// A copy of all the data (without the cookie and the [`CREATED_AT_KEY`]).
     pub fn entries(&self) -> Map<String, Value> {
-        self.state()
+        let mut data = self
+            .state()
             .map(|s| s.record.data.clone())
-            .unwrap_or_default()
+            .unwrap_or_default();
+        data.remove(CREATED_AT_KEY);
+        data
     }
 
-    /// Removes every key (the session itself lives on; see [`destroy`](Self::destroy)).
+    /// Removes every key (the session itself lives on, and keeps its creation time; see
+    /// [`destroy`](Self::destroy)).
     pub fn clear(&self) {
         if let Ok(mut st) = self.state_mut() {
-            st.clear_data();
+            st.clear_user_data();
         }
     }
 
-    /// Whether the session holds no data.
+    /// Whether the session holds no data (its creation time does not count).
     pub fn is_empty(&self) -> bool {
-        self.state().map_or(true, |s| s.record.data.is_empty())
+        self.state().map_or(true, |s| {
+            let data = &s.record.data;
+            data.is_empty() || (data.len() == 1 && data.contains_key(CREATED_AT_KEY))
+        })
     }
 
     /// A snapshot of the session cookie: [`max_age`](SessionCookie::max_age) is the
@@ -315,6 +327,11 @@ pub trait SessionExt {
     /// yet: call [`Session::load`] first. Until then reads see an empty session and
     /// fallible calls return [`SessionError::NotLoaded`].
     fn get_session(&self) -> Session;
+}
+
+/// Keys the middleware keeps in the record for itself.
+fn is_reserved(key: &str) -> bool {
+    key == "cookie" || key == CREATED_AT_KEY
 }
 
 /// The session slot the middleware put on this request, if it did.

@@ -97,6 +97,12 @@ impl Keys {
     /// Verifies `value.signature` (split at the last `.`) against every key, in constant
     /// time, and returns the value when one of them signed it.
     pub(crate) fn unsign<'a>(&self, signed: &'a str) -> Option<&'a str> {
+        self.unsign_by(signed).map(|(value, _)| value)
+    }
+
+    /// As [`unsign`](Self::unsign), with the position of the secret that signed it (0:
+    /// the newest, which signs).
+    pub(crate) fn unsign_by<'a>(&self, signed: &'a str) -> Option<(&'a str, usize)> {
         let (value, signature) = signed.rsplit_once('.')?;
         if signature.len() != SIGNATURE_LEN {
             return None;
@@ -105,11 +111,11 @@ impl Keys {
         if !decode_base64_standard(signature.as_bytes(), &mut tag) {
             return None;
         }
-        let ok = self
+        let by = self
             .0
             .iter()
-            .any(|key| hmac::verify(key, value.as_bytes(), &tag).is_ok());
-        ok.then_some(value)
+            .position(|key| hmac::verify(key, value.as_bytes(), &tag).is_ok())?;
+        Some((value, by))
     }
 }
 

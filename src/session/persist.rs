@@ -14,7 +14,7 @@ use crate::config::WritePolicy;
 use crate::context::Context;
 use crate::encoding::now_ms;
 use crate::gate::Pass;
-use crate::record::SessionRecord;
+use crate::record::{SessionRecord, CREATED_AT_KEY};
 use crate::store::{Loaded, SaveOutcome, StoreError, Version};
 
 /// Conditional writes a save tries before giving up on a session that keeps changing.
@@ -40,17 +40,25 @@ pub(crate) async fn ensure_loaded(slot: &Slot, req: &HttpRequest) -> Result<(), 
     let cookie_id = ctx.config.read_session_id(req.headers());
     let had_cookie = cookie_id.is_some();
     let loaded = match cookie_id {
-        Some(id) => fetch(ctx, &id).await?.map(|l| State::loaded(id, l)),
+        Some((id, resign)) => fetch(ctx, &id).await?.map(|l| {
+            let mut state = State::loaded(id, l);
+            state.resign = resign;
+            state
+        }),
         None => None,
     };
     let secure_connection = ctx.config.is_secure(req);
     let mut state = match loaded {
         Some(state) => state,
         None => {
-            let cookie = ctx.config.cookie.new_cookie(secure_connection, now_ms());
-            State::new(new_id(ctx, req)?, SessionRecord::new(cookie))
+            let record = ctx.config.new_record(secure_connection, now_ms());
+            State::new(new_id(ctx, req)?, record)
         }
     };
+    if ctx.config.absolute_timeout_ms.is_some() && state.record.created_at_ms().is_none() {
+        // A session from before the option (or from a Node app): its lifetime starts now.
+        state.insert(CREATED_AT_KEY.to_owned(), now_ms().into());
+    }
     state.had_cookie = had_cookie;
     state.secure_connection = secure_connection;
     let mut slot_state = slot.state.borrow_mut();
@@ -62,16 +70,25 @@ pub(crate) async fn ensure_loaded(slot: &Slot, req: &HttpRequest) -> Result<(), 
 }
 
 /// The stored session under a cookie's ID. A record that no longer parses is no
-/// session: a new one under a new ID, never the client's.
+/// session: a new one under a new ID, never the client's. Nor is one whose cookie has
+/// expired, whatever the store says (a store without TTLs, clock skew, a third-party
+/// store): it is destroyed.
 async fn fetch(ctx: &Context, id: &str) -> Result<Option<Loaded>, SessionError> {
-    match ctx.store.load(id).await {
-        Ok(found) => Ok(found),
+    let loaded = match ctx.store.load(id).await {
+        Ok(Some(loaded)) => loaded,
+        Ok(None) => return Ok(None),
         Err(StoreError::Serialization(e)) => {
             tracing::warn!(error = %e, "unreadable session record; starting a new session");
-            Ok(None)
+            return Ok(None);
         }
-        Err(e) => Err(e.into()),
+        Err(e) => return Err(e.into()),
+    };
+    if ctx.config.is_expired(&loaded.record, now_ms()) {
+        tracing::debug!("the store returned an expired session; destroying it");
+        ctx.store.destroy(id).await?;
+        return Ok(None);
     }
+    Ok(Some(loaded))
 }
 
 pub(crate) fn new_id(ctx: &Context, req: &HttpRequest) -> Result<String, SessionError> {
@@ -162,35 +179,46 @@ async fn merge(
     mut expected: Version,
 ) -> Attempt {
     let ctx = &slot.ctx;
+    // Once saves of this session conflict in this process they go one at a time (the
+    // gate), each onto the record as it is when its turn comes. A save that finds others
+    // already in line joins at once: its loaded version is stale anyway.
     let mut pass: Option<Pass<'_>> = None;
-    for attempt in 0..SAVE_ATTEMPTS {
+    let mut reread = false;
+    if ctx.gate.is_busy(&id) {
+        pass = Some(ctx.gate.enter(&id).await);
+        reread = true;
+    }
+    for _ in 0..SAVE_ATTEMPTS {
+        if reread {
+            let current = match fetch(ctx, &id).await {
+                Ok(Some(current)) => current,
+                Ok(None) => return Ok((id, None)),
+                Err(e) => return Err((id, e)),
+            };
+            record = Arc::new(rebase(slot, &current.record));
+            expected = current.version;
+        }
         let carried = match ctx.store.save_if(&id, &record, &expected).await {
             Ok(SaveOutcome::Saved(version)) => return Ok((id, Some((record, version)))),
             Ok(SaveOutcome::Gone) => return Ok((id, None)),
             Ok(SaveOutcome::Conflict(current)) => current,
             Err(e) => return Err((id, e.into())),
         };
-        // A second conflict means several saves of this session overlap: those of this
-        // process retry in turn from then on, each onto the record as it is after the
-        // wait (what the conflict carried may be stale by then).
-        let carried = if attempt > 0 && pass.is_none() {
-            pass = Some(ctx.gate.enter(&id).await);
-            None
-        } else {
-            carried
-        };
-        let current = match carried {
-            Some(current) => Some(current),
-            None => match fetch(ctx, &id).await {
-                Ok(current) => current,
-                Err(e) => return Err((id, e)),
-            },
-        };
-        let Some(current) = current else {
-            return Ok((id, None));
-        };
-        record = Arc::new(rebase(slot, &current.record));
-        expected = current.version;
+        let mut waited = false;
+        if pass.is_none() {
+            let entered = ctx.gate.enter(&id).await;
+            waited = entered.waited;
+            pass = Some(entered);
+        }
+        // What the conflict carried is current unless this save waited for its turn.
+        match carried {
+            Some(current) if !waited => {
+                record = Arc::new(rebase(slot, &current.record));
+                expected = current.version;
+                reread = false;
+            }
+            _ => reread = true,
+        }
     }
     tracing::error!("a session save met a concurrent write on each of its attempts");
     Err((id, SessionError::Contended))
@@ -213,12 +241,11 @@ pub(crate) async fn regenerate(slot: &Slot, req: &HttpRequest) -> Result<(), Ses
         let st = guard.as_ref().ok_or(SessionError::NotLoaded)?;
         (st.id.clone(), st.secure_connection)
     };
-    let cookie = ctx.config.cookie.new_cookie(secure, now_ms());
+    let fresh = Arc::new(ctx.config.new_record(secure, now_ms()));
     let (id, version) = match ctx.config.write_policy {
         WritePolicy::LastWriterWins => (new_id(ctx, req)?, None),
         WritePolicy::Merge => {
-            let fresh = Arc::new(SessionRecord::new(cookie.clone()));
-            let (id, stored) = create(ctx, req, new_id(ctx, req)?, fresh)
+            let (id, stored) = create(ctx, req, new_id(ctx, req)?, Arc::clone(&fresh))
                 .await
                 .map_err(|(_, e)| e)?;
             (id, stored.map(|(_, version)| version))
@@ -232,6 +259,6 @@ pub(crate) async fn regenerate(slot: &Slot, req: &HttpRequest) -> Result<(), Ses
     };
     let mut guard = slot.state.borrow_mut();
     let st = guard.as_mut().ok_or(SessionError::NotLoaded)?;
-    st.regenerate_as(id, cookie, version);
+    st.regenerate_as(id, fresh, version);
     destroyed.map_err(SessionError::Store)
 }

@@ -10,8 +10,7 @@ use serde_json::{Map, Value};
 
 use super::SessionError;
 use crate::context::Context;
-use crate::cookie::SessionCookie;
-use crate::record::{Fingerprint, SessionRecord};
+use crate::record::{Fingerprint, SessionRecord, CREATED_AT_KEY};
 use crate::rules::{Facts, Status};
 use crate::store::{Loaded, Version};
 
@@ -72,6 +71,8 @@ pub(crate) struct State {
     /// `set_max_age` was called: an explicit cookie change, saved like a data change.
     pub(crate) cookie_changed: bool,
     cookie_unsaved: bool,
+    /// An older secret signed the cookie: re-send it signed with the newest.
+    pub(crate) resign: bool,
     /// Counts real changes to the data.
     pub(crate) generation: u64,
     /// Fingerprint of the data before its first change.
@@ -99,6 +100,7 @@ impl State {
             regenerated: false,
             cookie_changed: false,
             cookie_unsaved: false,
+            resign: false,
             generation: 0,
             origin: None,
             saved: None,
@@ -220,6 +222,8 @@ impl State {
             loaded: self.loaded,
             regenerated: self.regenerated,
             modified: data_modified || self.regenerated || self.cookie_changed,
+            cookie_changed: self.cookie_changed,
+            resign: self.resign,
             explicit_save,
             persistent: self.record.cookie.is_persistent(),
             had_cookie: self.had_cookie,
@@ -243,23 +247,32 @@ impl State {
         self.cookie_unsaved = true;
     }
 
-    /// A fresh session under a new ID, with a new cookie, as `version` in the store
-    /// (`None`: not stored yet).
+    /// A fresh session under a new ID, as `version` in the store (`None`: not stored
+    /// yet).
     pub(crate) fn regenerate_as(
         &mut self,
         id: String,
-        cookie: SessionCookie,
+        record: Arc<SessionRecord>,
         version: Option<Version>,
     ) {
         self.clear_data();
         self.id = id;
-        self.record_mut().cookie = cookie;
+        self.record = record;
         self.version = version;
         self.changes = Changes::default();
         self.status = Status::Active;
         self.regenerated = true;
         self.saved = None;
         self.cookie_unsaved = false;
+    }
+
+    /// Empties the user's data; the creation time (absolute timeout) stays.
+    pub(crate) fn clear_user_data(&mut self) {
+        let created = self.record.data.get(CREATED_AT_KEY).cloned();
+        self.clear_data();
+        if let Some(created) = created {
+            self.insert(CREATED_AT_KEY.to_owned(), created);
+        }
     }
 }
 
@@ -268,6 +281,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::cookie::SessionCookie;
 
     fn record(data: Value) -> SessionRecord {
         let Value::Object(data) = data else {
