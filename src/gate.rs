@@ -1,13 +1,17 @@
 //! [`Gate`]: lines up, within this process, the saves of one session that met a
 //! conflict, so that overlapping requests retry one after another instead of colliding
-//! again. A save without conflict never enters it.
+//! again. A save without conflict never enters it. While saves wait in line, the gate
+//! remembers the record the last of them wrote, so the next one needs no read.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard};
 
-type Lock = Arc<AsyncMutex<()>>;
+use crate::store::Loaded;
+
+/// One session's line; what it guards is the record as the last save in line wrote it.
+type Lock = Arc<AsyncMutex<Option<Loaded>>>;
 
 /// One async lock per session ID that has a conflicting save in flight.
 #[derive(Debug, Default)]
@@ -20,7 +24,7 @@ pub(crate) struct Pass<'a> {
     gate: &'a Gate,
     sid: Box<str>,
     lock: Lock,
-    guard: Option<OwnedMutexGuard<()>>,
+    guard: Option<OwnedMutexGuard<Option<Loaded>>>,
     /// Another save of the session held the gate when this one came.
     pub(crate) waited: bool,
 }
@@ -53,6 +57,21 @@ impl Gate {
     }
 }
 
+impl Pass<'_> {
+    /// The record as the previous save in line wrote it, if one did (taken: it is only
+    /// current until this save writes).
+    pub(crate) fn take_last(&mut self) -> Option<Loaded> {
+        self.guard.as_mut().and_then(|g| g.take())
+    }
+
+    /// This save wrote `last`: the next in line starts from it.
+    pub(crate) fn remember(&mut self, last: Loaded) {
+        if let Some(g) = self.guard.as_mut() {
+            **g = Some(last);
+        }
+    }
+}
+
 impl Drop for Pass<'_> {
     fn drop(&mut self) {
         drop(self.guard.take());
@@ -74,12 +93,18 @@ mod tests {
     async fn entries_go_once_nobody_waits() {
         let gate = Gate::default();
         let first = gate.enter("a").await;
+        let mut first = first;
         assert!(!first.waited && gate.is_busy("a") && !gate.is_busy("b"));
+        let record =
+            crate::SessionRecord::new(crate::CookieOptions::default().new_cookie(false, 0));
+        first.remember(Loaded::new(record, crate::store::Version::from_number(7)));
         let mut waiting = Box::pin(gate.enter("a"));
         assert!((&mut waiting).now_or_never().is_none(), "the second waits");
         drop(first);
-        let second = waiting.await;
+        let mut second = waiting.await;
         assert!(second.waited);
+        let last = second.take_last().expect("what the first wrote");
+        assert_eq!(last.version.as_number(), Some(7));
         assert_eq!(gate.map().len(), 1);
         drop(second);
         assert!(gate.map().is_empty(), "no entry is left behind");

@@ -180,7 +180,7 @@ async fn merge(
 ) -> Attempt {
     let ctx = &slot.ctx;
     // Once saves of this session conflict in this process they go one at a time (the
-    // gate), each onto the record as it is when its turn comes. A save that finds others
+    // gate), each onto the record as the previous one left it. A save that finds others
     // already in line joins at once: its loaded version is stale anyway.
     let mut pass: Option<Pass<'_>> = None;
     let mut reread = false;
@@ -190,7 +190,7 @@ async fn merge(
     }
     for _ in 0..SAVE_ATTEMPTS {
         if reread {
-            let current = match fetch(ctx, &id).await {
+            let current = match current(ctx, pass.as_mut(), &id).await {
                 Ok(Some(current)) => current,
                 Ok(None) => return Ok((id, None)),
                 Err(e) => return Err((id, e)),
@@ -199,7 +199,12 @@ async fn merge(
             expected = current.version;
         }
         let carried = match ctx.store.save_if(&id, &record, &expected).await {
-            Ok(SaveOutcome::Saved(version)) => return Ok((id, Some((record, version)))),
+            Ok(SaveOutcome::Saved(version)) => {
+                if let Some(pass) = pass.as_mut() {
+                    pass.remember(Loaded::new(Arc::clone(&record), version.clone()));
+                }
+                return Ok((id, Some((record, version))));
+            }
             Ok(SaveOutcome::Gone) => return Ok((id, None)),
             Ok(SaveOutcome::Conflict(current)) => current,
             Err(e) => return Err((id, e.into())),
@@ -222,6 +227,18 @@ async fn merge(
     }
     tracing::error!("a session save met a concurrent write on each of its attempts");
     Err((id, SessionError::Contended))
+}
+
+/// The record as it is now: as the previous save in line wrote it, or read again.
+async fn current(
+    ctx: &Context,
+    pass: Option<&mut Pass<'_>>,
+    id: &str,
+) -> Result<Option<Loaded>, SessionError> {
+    match pass.and_then(Pass::take_last) {
+        Some(last) => Ok(Some(last)),
+        None => fetch(ctx, id).await,
+    }
 }
 
 fn rebase(slot: &Slot, current: &SessionRecord) -> SessionRecord {
