@@ -12,7 +12,9 @@
 //! (table `session`, created when missing), `PG_TIME_ZONE` (the `TimeZone` of the Node
 //! app's connections when it is not UTC), `SECRETS` (a JSON array, the first signs;
 //! default `["keyboard cat"]`), `COOKIE_MAX_AGE_MS` (optional cookie max age for new
-//! sessions), `PORT` (default 0: any free port). Prints `LISTENING <port>` once bound.
+//! sessions), `ABSOLUTE_TIMEOUT_MS` (optional absolute session lifetime, the builder's
+//! `absolute_timeout`: sessions keep their creation time under `__sessionCreatedAt`),
+//! `PORT` (default 0: any free port). Prints `LISTENING <port>` once bound.
 //!
 //! Routes (JSON in, JSON out; each answers with the session as the request sees it,
 //! `{"id", "cookie", "data"}`):
@@ -111,6 +113,17 @@ fn fail(kind: ErrorKind, e: impl ToString) -> Error {
     Error::new(kind, e.to_string())
 }
 
+/// A duration in milliseconds from the environment, if set.
+fn env_ms(name: &str) -> std::io::Result<Option<Duration>> {
+    let Some(ms) = env(name) else {
+        return Ok(None);
+    };
+    let ms: u64 = ms
+        .parse()
+        .map_err(|e| fail(ErrorKind::InvalidInput, format!("{name}: {e}")))?;
+    Ok(Some(Duration::from_millis(ms)))
+}
+
 async fn make_store(kind: &str) -> std::io::Result<Arc<dyn SessionStore>> {
     let url =
         |name: &str| env(name).ok_or_else(|| fail(ErrorKind::NotFound, format!("set {name}")));
@@ -165,16 +178,19 @@ async fn main() -> std::io::Result<()> {
         .http_only(true)
         .secure(Secure::Auto)
         .same_site(SameSite::Lax);
-    if let Some(ms) = env("COOKIE_MAX_AGE_MS") {
-        let ms: u64 = ms.parse().map_err(|e| fail(ErrorKind::InvalidInput, e))?;
-        cookie = cookie.max_age(Duration::from_millis(ms));
+    if let Some(max_age) = env_ms("COOKIE_MAX_AGE_MS")? {
+        cookie = cookie.max_age(max_age);
     }
     let store = make_store(&env("STORE").unwrap_or_default()).await?;
-    let sessions = SessionMiddleware::builder(store, secrets)
+    let mut sessions = SessionMiddleware::builder(store, secrets)
         .name("connect.sid")
         .cookie(cookie)
         .resave(false)
-        .save_uninitialized(false)
+        .save_uninitialized(false);
+    if let Some(lifetime) = env_ms("ABSOLUTE_TIMEOUT_MS")? {
+        sessions = sessions.absolute_timeout(lifetime);
+    }
+    let sessions = sessions
         .build()
         .map_err(|e| fail(ErrorKind::InvalidInput, e))?;
 

@@ -555,17 +555,27 @@ for (const kind of STORES) {
     });
 
     describe('secret rotation', () => {
-      // Creates a session on `app`, answering {id, jar}.
+      // Creates a session on `app`, answering {id, jar, first} (`first`: the cookie as
+      // first signed, kept while the jar follows any re-signing).
       async function sessionOn(app, tag) {
         const jar = new Jar();
         const res = await post(app, '/update', jar, { set: { tag } });
         assert.ok(jar.value, `${app.side} set a cookie`);
-        return { id: res.body.id, jar };
+        return { id: res.body.id, jar, first: jar.value };
       }
+      // Reads the session on `app`. Rust re-signs a cookie that an older secret signed
+      // with its first one (resign_rotated, on by default); Node never re-sends it.
       async function accepts(app, s, tag) {
+        const sent = s.jar.value;
         const res = await read(app, s.jar);
         assert.equal(res.body.id, s.id, `${app.side} (${app.env.SECRETS}) accepts the cookie`);
         assert.deepEqual(res.body.data, { tag });
+        const newest = signedValue(s.id, JSON.parse(app.env.SECRETS)[0]);
+        if (app.side === 'rust' && sent !== newest) {
+          assert.equal(s.jar.value, newest, 'Rust re-signed the cookie with its first secret');
+        } else {
+          assert.equal(s.jar.value, sent, `${app.side} left the cookie as it was`);
+        }
       }
       async function rejects(app, s) {
         const res = await read(app, s.jar);
@@ -600,14 +610,65 @@ for (const kind of STORES) {
           assert.equal(done.jar.value, signedValue(done.id, NEW));
           await accepts(apps[rotated], done, 'both rotated');
 
-          // Dropping old: only cookies signed with new survive, on both sides.
+          // Dropping old: only cookies signed with new survive, on both sides: a cookie
+          // still signed with old is rejected, the same session's cookie that Rust
+          // re-signed with new while rotated is accepted.
+          assert.equal(fromPlain.jar.value, signedValue(fromPlain.id, NEW), 'Rust re-signed it');
           await Promise.all([restart(rotated, [NEW]), restart(plain, [NEW])]);
           for (const side of ['node', 'rust']) {
-            await rejects(apps[side], fromPlain);
+            await rejects(apps[side], { id: fromPlain.id, jar: new Jar(fromPlain.first) });
+            await accepts(apps[side], fromPlain, 'signed with old');
             await accepts(apps[side], fromRotated, 'signed with new');
           }
         });
       }
+    });
+
+    describe('absolute lifetime', () => {
+      // Rust with ABSOLUTE_TIMEOUT_MS stores the creation time as __sessionCreatedAt;
+      // Node keeps it as ordinary session data, so the lifetime survives a trip through
+      // Node, and Rust ends the session on time however active it is.
+      it('6. a session Rust created keeps its creation time through Node, and Rust ends it on time', async () => {
+        const LIFETIME = 3000;
+        await Promise.all([restart('node', [OLD]), restart('rust', [OLD], { ABSOLUTE_TIMEOUT_MS: String(LIFETIME) })]);
+        try {
+          const jar = new Jar();
+          const t0 = Date.now();
+          const made = await post(rust(), '/update', jar, { set: { who: 'rust' } });
+          const id = made.body.id;
+          assert.equal(jar.id(), id, 'Rust sent the session cookie');
+          assert.deepEqual(made.body.data, { who: 'rust' }, 'in Rust the creation time is not user data');
+          let rec = await raw.get(id);
+          const createdAt = rec.json.__sessionCreatedAt;
+          assert.ok(Number.isInteger(createdAt), `the record has __sessionCreatedAt: ${rec.text}`);
+          assert.ok(createdAt >= t0 - 1000 && createdAt <= Date.now() + 1000, `created now: ${createdAt - t0}`);
+
+          // Node reads it, changes a key and saves: the creation time is kept as it was.
+          const seen = await read(node(), jar);
+          assert.equal(seen.body.id, id, 'Node loads the Rust session');
+          assert.deepEqual(seen.body.data, { who: 'rust', __sessionCreatedAt: createdAt });
+          const changed = await post(node(), '/update', jar, { set: { who: 'node' } });
+          assert.equal(changed.body.id, id);
+          rec = await raw.get(id);
+          assert.equal(rec.json.who, 'node', 'Node saved its change');
+          assert.equal(rec.json.__sessionCreatedAt, createdAt, 'with the same creation time');
+
+          // Rust reads Node's change, within the lifetime.
+          const back = await read(rust(), jar);
+          assert.equal(back.body.id, id);
+          assert.deepEqual(back.body.data, { who: 'node' });
+          assert.ok(Date.now() < createdAt + LIFETIME, 'all of the above within the lifetime');
+
+          // After the lifetime Rust refuses the session: a new ID, the old record gone.
+          await sleep(createdAt + LIFETIME - Date.now() + 300);
+          const after = await read(rust(), jar);
+          assert.notEqual(after.body.id, id, 'Rust: a new session');
+          assert.deepEqual(after.body.data, {});
+          assert.equal(await raw.get(id), null, 'the old record is gone from the store');
+        } finally {
+          await restart('rust', [OLD]);
+        }
+      });
     });
   });
 }

@@ -119,9 +119,11 @@ printf 'round\tscenario\tcontender\trps\tp99_us\terrors\tnon2xx\tbusy_pct\n' >"$
 printf 'round\tscenario\tconfig\trps\tp99_us\terrors\tnon2xx\tbusy_pct\n' >"$SCALE"
 
 # busy_pct: the share of all CPUs, in percent, that something was using during one
-# second while no benchmark server ran (the idle databases included, which use ~0).
+# second while no benchmark server ran (the idle databases included, which use ~0),
+# after a second for the previous run's teardown to settle.
 busy_pct() {
   local a b
+  sleep 1 # let the previous server's exit and the store reset settle first
   a=$(awk '/^cpu /{print $2+$3+$4+$7+$8+$9, $5+$6}' /proc/stat)
   sleep 1
   b=$(awk '/^cpu /{print $2+$3+$4+$7+$8+$9, $5+$6}' /proc/stat)

@@ -141,6 +141,35 @@ async fn create_takes_a_free_id_and_an_expired_one_but_never_a_live_one() {
     schema.drop().await;
 }
 
+/// `default_ttl(Duration::ZERO)` keeps the one-day default, as on every store: a
+/// browser-session record gets `expire` a day ahead (through `set` and `create`), not now.
+#[actix_rt::test]
+async fn default_ttl_zero_keeps_the_one_day_default() {
+    let schema = TestSchema::new().await;
+    let store = schema
+        .builder()
+        .default_ttl(Duration::ZERO)
+        .prune_interval(None)
+        .build()
+        .expect("valid");
+    let browser = record(None, json!({"n": 1}));
+    store.set("set", &browser).await.expect("set");
+    let created = store.create("created", &Arc::new(browser)).await;
+    assert!(created.expect("create").is_some());
+    let expected = ceil_s(now_ms() + DAY_MS);
+    let rows = schema.rows("session").await;
+    assert_eq!(rows.len(), 2);
+    for (sid, _, expire) in rows {
+        assert!(
+            (expected - expire).abs() <= 2.0,
+            "{sid}: expire {expire}, expected about {expected}"
+        );
+        let rec = store.get(&sid).await.expect("get").expect("still there");
+        assert_eq!(rec.data["n"], 1);
+    }
+    schema.drop().await;
+}
+
 #[actix_rt::test]
 async fn save_if_writes_only_onto_the_loaded_version_and_never_resurrects() {
     let schema = TestSchema::new().await;

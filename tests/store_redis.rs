@@ -265,6 +265,31 @@ async fn the_default_ttl_is_configurable() {
     store.clear().await.expect("clear");
 }
 
+/// `default_ttl(Duration::ZERO)` keeps the one-day default, as on every store (and as
+/// connect-redis's `ttl: 0`), through `set` and `create` alike.
+#[actix_rt::test]
+async fn default_ttl_zero_keeps_the_one_day_default() {
+    let prefix = unique_prefix("ttl0");
+    let store = RedisStore::builder()
+        .prefix(&prefix)
+        .default_ttl(Duration::ZERO)
+        .connect(&redis_url())
+        .await
+        .expect("connects");
+    let browser = record(None, json!({"n": 1}));
+    store.set("set", &browser).await.expect("set");
+    let created = store.create("created", &Arc::new(browser)).await;
+    assert!(created.expect("create").is_some());
+    let mut conn = raw(&redis_url()).await;
+    for sid in ["set", "created"] {
+        let ttl: i64 = conn.ttl(format!("{prefix}{sid}")).await.expect("TTL");
+        assert!((86_399..=86_400).contains(&ttl), "{sid}: TTL {ttl}");
+        let rec = store.get(sid).await.expect("get").expect("still there");
+        assert_eq!(rec.data["n"], 1);
+    }
+    store.clear().await.expect("clear");
+}
+
 #[actix_rt::test]
 async fn glob_characters_in_the_prefix_match_only_themselves() {
     let base = unique_prefix("glob");

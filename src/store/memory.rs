@@ -1,7 +1,7 @@
 //! [`MemoryStore`]: the embedded store for one process and for development.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, Weak};
 use std::time::Duration;
 
@@ -17,24 +17,24 @@ const DAY: Duration = Duration::from_secs(86_400);
 /// One stored session: the parsed record, shared read-only with the requests that load
 /// it (a request that changes its session copies it first, so nothing reaches the store
 /// without a save), the version of this write, and when it expires and was last
-/// extended (atomic, so that `touch` needs only a read lock).
+/// extended.
 struct Entry {
     record: Arc<SessionRecord>,
     version: u64,
-    expires_ms: AtomicI64,
-    extended_ms: AtomicI64,
+    expires_ms: i64,
+    extended_ms: i64,
 }
 
 impl Entry {
     fn live(&self, now: i64) -> bool {
-        self.expires_ms.load(Ordering::Relaxed) > now
+        self.expires_ms > now
     }
 
     fn loaded(&self) -> Loaded {
         Loaded {
             record: Arc::clone(&self.record),
             version: Version::from_number(self.version),
-            extended_at: Some(ms_system_time(self.extended_ms.load(Ordering::Relaxed))),
+            extended_at: Some(ms_system_time(self.extended_ms)),
         }
     }
 }
@@ -57,8 +57,9 @@ struct Inner {
 ///
 /// Records are kept parsed and shared read-only with the requests that load them: a read
 /// costs no JSON parse and no copy, and a request copies its session only when it
-/// changes it, so nothing reaches the store without a save. `create` and `save_if` are
-/// atomic under the shard's lock.
+/// changes it, so nothing reaches the store without a save. `create`, `save_if` and
+/// `touch` are atomic under the shard's lock; `touch` stores the touched cookie (its new
+/// `expires`) with the stored data, as express-session's `MemoryStore` does.
 ///
 /// The eviction task starts with the first store call made inside a Tokio runtime (the
 /// one actix-web runs on) and ends when the last handle is dropped.
@@ -106,9 +107,17 @@ impl MemoryStoreBuilder {
     }
 
     /// How long a session whose cookie has no expiry (a browser-session cookie) is
-    /// kept. Default one day, as connect-redis.
+    /// kept. Default one day, as connect-redis; `Duration::ZERO` keeps that default (as
+    /// connect-redis's `ttl: 0`, and the same on every store).
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let store = actix_express_session::MemoryStore::builder()
+    ///     .default_ttl(Duration::from_secs(3600))
+    ///     .build();
+    /// ```
     pub fn default_ttl(mut self, ttl: Duration) -> Self {
-        self.default_ttl = ttl;
+        self.default_ttl = if ttl.is_zero() { DAY } else { ttl };
         self
     }
 
@@ -202,8 +211,8 @@ impl MemoryStore {
     fn entry(&self, rec: Arc<SessionRecord>) -> Entry {
         let now = now_ms();
         Entry {
-            expires_ms: AtomicI64::new(self.expiry_of(&rec, now)),
-            extended_ms: AtomicI64::new(now),
+            expires_ms: self.expiry_of(&rec, now),
+            extended_ms: now,
             record: rec,
             version: self.inner.writes.fetch_add(1, Ordering::Relaxed) + 1,
         }
@@ -244,13 +253,24 @@ impl MemoryStore {
         SaveOutcome::Saved(version)
     }
 
+    /// Moves the live entry's expiry to `rec.cookie`'s and stores that cookie with the
+    /// stored data, as express-session's `MemoryStore.touch` does: the next load sees
+    /// the renewed `expires`. The version stays, so that a save in flight still lands.
     fn touch_now(&self, sid: &str, rec: &SessionRecord) {
-        self.read_live(sid, |entry| {
-            let now = now_ms();
-            let expires = self.expiry_of(rec, now);
-            entry.expires_ms.store(expires, Ordering::Relaxed);
-            entry.extended_ms.store(now, Ordering::Relaxed);
-        });
+        let now = now_ms();
+        let mut map = write(self.shard(sid));
+        let Some(entry) = map.get_mut(sid).filter(|e| e.live(now)) else {
+            remove_expired(&mut map, sid, now);
+            return;
+        };
+        if entry.record.cookie != rec.cookie {
+            entry.record = Arc::new(SessionRecord {
+                cookie: rec.cookie.clone(),
+                data: entry.record.data.clone(),
+            });
+        }
+        entry.expires_ms = self.expiry_of(rec, now);
+        entry.extended_ms = now;
     }
 
     fn all_now(&self) -> Result<HashMap<String, SessionRecord>, StoreError> {

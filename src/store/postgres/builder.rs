@@ -11,6 +11,8 @@ use tokio::sync::OnceCell;
 use super::sql::Sql;
 use super::{Inner, PostgresStore};
 
+const DAY: Duration = Duration::from_secs(86_400);
+
 /// A [`PostgresStore`] option that [`PostgresStoreBuilder::build`] rejected.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -58,7 +60,7 @@ impl PostgresStoreBuilder {
             table_name: "session".to_owned(),
             create_table_if_missing: false,
             time_zone: "UTC".to_owned(),
-            default_ttl: Duration::from_secs(86_400),
+            default_ttl: DAY,
             disable_touch: false,
             prune_interval: Some(Duration::from_secs(15 * 60)),
         }
@@ -105,9 +107,18 @@ impl PostgresStoreBuilder {
     }
 
     /// How long a session whose cookie has no expiry (a browser-session cookie) is kept.
-    /// Default one day, connect-pg-simple's `ttl`.
+    /// Default one day, connect-pg-simple's `ttl`; `Duration::ZERO` keeps that default
+    /// (as connect-redis's `ttl: 0`, and the same on every store).
+    ///
+    /// ```no_run
+    /// # fn f(pool: actix_express_session::store::sqlx::PgPool) {
+    /// # use std::time::Duration;
+    /// use actix_express_session::store::PostgresStore;
+    /// let store = PostgresStore::builder(pool).default_ttl(Duration::from_secs(3600)).build();
+    /// # }
+    /// ```
     pub fn default_ttl(mut self, ttl: Duration) -> Self {
-        self.default_ttl = ttl;
+        self.default_ttl = if ttl.is_zero() { DAY } else { ttl };
         self
     }
 

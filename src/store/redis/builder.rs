@@ -71,14 +71,15 @@ impl RedisStoreBuilder {
 
     /// How long a session whose cookie has no expiry (a browser-session cookie) is kept,
     /// rounded up to whole seconds. Default one day (86400 s), as connect-redis; like
-    /// connect-redis's `ttl: 0`, `Duration::ZERO` keeps that default.
+    /// connect-redis's `ttl: 0`, `Duration::ZERO` keeps that default (the same on every
+    /// store).
     ///
     /// ```
     /// # use std::time::Duration;
     /// let builder = actix_express_session::RedisStore::builder().default_ttl(Duration::from_secs(3600));
     /// ```
     pub fn default_ttl(mut self, ttl: Duration) -> Self {
-        self.default_ttl = ttl;
+        self.default_ttl = if ttl.is_zero() { DAY } else { ttl };
         self
     }
 
@@ -150,7 +151,7 @@ impl RedisStoreBuilder {
     /// A store on a [`ConnectionManager`] you already hold. It keeps its own reconnection
     /// settings; [`response_timeout`](Self::response_timeout) still bounds every command.
     pub fn build(self, manager: ConnectionManager) -> RedisStore {
-        self.finish(Conn::Standalone(manager))
+        self.finish(Conn::from_manager(manager))
     }
 
     /// A store on a cluster connection you already hold.
@@ -159,14 +160,10 @@ impl RedisStoreBuilder {
     }
 
     fn finish(self, conn: Conn) -> RedisStore {
-        let ttl = if self.default_ttl.is_zero() {
-            DAY
-        } else {
-            self.default_ttl
-        };
+        let ttl_secs = self.default_ttl.as_millis().div_ceil(1000);
         let settings = Settings {
             prefix: self.prefix,
-            default_ttl_secs: i64::try_from(ttl.as_millis().div_ceil(1000)).unwrap_or(i64::MAX),
+            default_ttl_secs: i64::try_from(ttl_secs).unwrap_or(i64::MAX),
             disable_touch: self.disable_touch,
             disable_ttl: self.disable_ttl,
             scan_count: self.scan_count,

@@ -30,6 +30,8 @@ use redis::cluster_routing::{
 };
 use redis::{Cmd, ErrorKind, FromRedisValue, Pipeline, RedisError, RedisResult, Value};
 
+use super::local::PerThread;
+
 /// Commands queued on the multiplexed connection before a caller waits for room.
 const PIPELINE_BUFFER: usize = 1024;
 
@@ -58,10 +60,11 @@ pub(super) enum Target<'a> {
     Keys,
 }
 
-/// The live connection: one server (its manager reconnects by itself) or a whole cluster.
+/// The live connection: one server (one manager per worker thread, each reconnecting by
+/// itself; see `local.rs`) or a whole cluster.
 #[derive(Clone)]
 pub(super) enum Conn {
-    Standalone(ConnectionManager),
+    Standalone(PerThread),
     Cluster(ClusterConnection),
 }
 
@@ -77,9 +80,16 @@ impl Conn {
             .set_connection_timeout(Some(connect))
             .set_response_timeout(None)
             .set_pipeline_buffer_size(PIPELINE_BUFFER);
-        Ok(Conn::Standalone(
-            ConnectionManager::new_with_config(client, config).await?,
-        ))
+        let first = ConnectionManager::new_with_config(client.clone(), config.clone()).await?;
+        Ok(Conn::Standalone(PerThread::new(
+            first,
+            Some((client, config)),
+        )))
+    }
+
+    /// A connection the user opened: used as it is, from every thread.
+    pub(super) fn from_manager(manager: ConnectionManager) -> Self {
+        Conn::Standalone(PerThread::new(manager, None))
     }
 
     /// Connects to a cluster through any of its nodes.
@@ -125,7 +135,7 @@ impl Conn {
         let call = async {
             match self {
                 Conn::Standalone(m) => {
-                    let mut m = m.clone();
+                    let mut m = m.get().await?;
                     let first = cmd.query_async(&mut m).await;
                     match first {
                         Err(e) if worth_retrying(&e, idempotent) => cmd.query_async(&mut m).await,
@@ -151,7 +161,7 @@ impl Conn {
         let call = async {
             match self {
                 Conn::Standalone(m) => {
-                    let mut m = m.clone();
+                    let mut m = m.get().await?;
                     match pipe.query_async(&mut m).await {
                         Err(e) if worth_retrying(&e, idempotent) => pipe.query_async(&mut m).await,
                         done => done,
