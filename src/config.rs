@@ -8,11 +8,11 @@ use actix_web::dev::ServiceRequest;
 use actix_web::http::header::{HeaderMap, COOKIE};
 use actix_web::HttpRequest;
 
-use crate::cookie::{find_cookie, CookieOptions, SameSite, Secure};
+use crate::cookie::{find_cookie, CookieOptions, SameSite, Secure, SessionCookie};
 use crate::encoding::decode_uri_component;
 use crate::error::SessionError;
 use crate::gate::Gate;
-use crate::record::{SessionRecord, CREATED_AT_KEY};
+use crate::record::{SessionRecord, CREATED_AT_KEY, ISSUED_AT_KEY, REISSUED_TO_KEY};
 use crate::rules::Rules;
 use crate::signature::{Keys, Secrets};
 use crate::store::SessionStore;
@@ -101,6 +101,11 @@ pub enum ConfigError {
     HostPrefix(&'static str),
     /// `name`: a `__Secure-` cookie needs `Secure::Always`.
     SecurePrefixWithoutSecure,
+    /// `reissue_after`: a zero interval or grace, or a grace not shorter than the
+    /// interval.
+    InvalidReissue(&'static str),
+    /// `reissue_after` needs conditional writes: `write_policy(WritePolicy::Merge)`.
+    ReissueWithoutMerge,
 }
 
 impl fmt::Display for ConfigError {
@@ -124,6 +129,10 @@ impl fmt::Display for ConfigError {
             ConfigError::SecurePrefixWithoutSecure => {
                 f.write_str("`name`: a `__Secure-` cookie requires `cookie.secure(Secure::Always)`")
             }
+            ConfigError::InvalidReissue(why) => write!(f, "`reissue_after`: {why}"),
+            ConfigError::ReissueWithoutMerge => f.write_str(
+                "`reissue_after` requires `write_policy(WritePolicy::Merge)` (conditional writes)",
+            ),
         }
     }
 }
@@ -131,6 +140,35 @@ impl fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 type Genid = Arc<dyn Fn(&ServiceRequest) -> String + Send + Sync>;
+
+/// [`SessionMiddlewareBuilder::reissue_after`], validated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Reissue {
+    /// How old (ms) a session's ID may get before the next request gives it a new one.
+    pub(crate) every_ms: i64,
+    /// How long the old ID keeps leading to the session.
+    pub(crate) grace: Duration,
+}
+
+impl Reissue {
+    /// Whether `record`'s ID has reached the age for a new one.
+    pub(crate) fn due(&self, record: &SessionRecord, now_ms: i64) -> bool {
+        record
+            .issued_at_ms()
+            .is_some_and(|at| now_ms.saturating_sub(at) >= self.every_ms)
+    }
+
+    /// What a reissued session leaves under its old ID: no user data, only the new ID,
+    /// and a cookie that expires at the end of the grace (so that every store, which
+    /// derives its expiry from the cookie, drops it then).
+    pub(crate) fn tombstone(&self, cookie: &SessionCookie, to: &str, now_ms: i64) -> SessionRecord {
+        let mut cookie = cookie.clone();
+        cookie.set_max_age(Some(self.grace), now_ms);
+        let mut record = SessionRecord::new(cookie);
+        record.data.insert(REISSUED_TO_KEY.to_owned(), to.into());
+        record
+    }
+}
 
 /// The validated configuration, built once and shared by every worker.
 pub(crate) struct Config {
@@ -145,6 +183,8 @@ pub(crate) struct Config {
     resign_rotated: bool,
     /// Milliseconds; see [`SessionMiddlewareBuilder::absolute_timeout`].
     pub(crate) absolute_timeout_ms: Option<i64>,
+    /// See [`SessionMiddlewareBuilder::reissue_after`].
+    pub(crate) reissue: Option<Reissue>,
     trust_proxy: TrustProxy,
     genid: Option<Genid>,
 }
@@ -179,14 +219,22 @@ impl Config {
         (id.len() <= MAX_ID_LEN).then(|| (id.to_owned(), by > 0 && self.resign_rotated))
     }
 
-    /// A record for a new session: a new cookie, and its creation time when the
-    /// absolute timeout is on.
+    /// A record for a new session: a new cookie, its creation time when the absolute
+    /// timeout is on, and its ID's issue time when `reissue_after` is on.
     pub(crate) fn new_record(&self, secure_connection: bool, now_ms: i64) -> SessionRecord {
         let mut record = SessionRecord::new(self.cookie.new_cookie(secure_connection, now_ms));
         if self.absolute_timeout_ms.is_some() {
             record.data.insert(CREATED_AT_KEY.to_owned(), now_ms.into());
         }
+        if self.reissue.is_some() {
+            record.data.insert(ISSUED_AT_KEY.to_owned(), now_ms.into());
+        }
         record
+    }
+
+    /// Whether `reissue_after` is on and `record`'s ID is old enough for a new one.
+    pub(crate) fn reissue_due(&self, record: &SessionRecord, now_ms: i64) -> bool {
+        self.reissue.is_some_and(|r| r.due(record, now_ms))
     }
 
     /// Whether `record` has outlived its cookie or the absolute timeout.
@@ -235,6 +283,7 @@ impl fmt::Debug for Config {
             .field("touch_after_ms", &self.touch_after_ms)
             .field("resign_rotated", &self.resign_rotated)
             .field("absolute_timeout_ms", &self.absolute_timeout_ms)
+            .field("reissue", &self.reissue)
             .field("trust_proxy", &self.trust_proxy)
             .field("genid", &self.genid.as_ref().map(|_| "custom"))
             .finish()
@@ -290,6 +339,7 @@ impl<S: SessionStore> SessionMiddleware<S> {
             touch_after: DEFAULT_TOUCH_AFTER,
             resign_rotated: true,
             absolute_timeout: None,
+            reissue_after: None,
             trust_proxy: TrustProxy::Never,
             genid: None,
         }
@@ -309,6 +359,7 @@ pub struct SessionMiddlewareBuilder<S> {
     touch_after: Duration,
     resign_rotated: bool,
     absolute_timeout: Option<Duration>,
+    reissue_after: Option<(Duration, Duration)>,
     trust_proxy: TrustProxy,
     genid: Option<Genid>,
 }
@@ -325,6 +376,7 @@ impl<S> fmt::Debug for SessionMiddlewareBuilder<S> {
             .field("touch_after", &self.touch_after)
             .field("resign_rotated", &self.resign_rotated)
             .field("absolute_timeout", &self.absolute_timeout)
+            .field("reissue_after", &self.reissue_after)
             .field("trust_proxy", &self.trust_proxy)
             .finish_non_exhaustive()
     }
@@ -419,6 +471,55 @@ impl<S: SessionStore> SessionMiddlewareBuilder<S> {
         self
     }
 
+    /// Give a session a new ID once its current one is `every` old (OWASP's renewal
+    /// timeout), while the old ID keeps leading to the session for `grace` more, so that
+    /// requests already in flight with the old cookie are not logged out. Default: off.
+    ///
+    /// The next request that uses such a session moves it: the session (same data and
+    /// cookie) is stored under a new ID, the old ID's record becomes a *tombstone* that
+    /// names the new ID and holds no user data (a leaked old ID leads to the session for
+    /// `grace` at most, never longer), and the response sends the new cookie. A request
+    /// with the old cookie inside the grace is served from the new session and gets the
+    /// new cookie; a request that loaded the session before the move and saves after it
+    /// has its changes applied to the new session. After the grace the tombstone has
+    /// expired (in every store, which derive their expiry from its cookie, and by the
+    /// middleware's own check) and the old cookie is no session at all. (So a browser
+    /// that never receives the response carrying the new cookie, and sends nothing else
+    /// within the grace, has lost the session: choose the grace with that in mind.)
+    /// A move costs two store writes (`create` and a conditional `save_if`).
+    ///
+    /// The time the current ID was issued is kept in the record under
+    /// [`ISSUED_AT_KEY`](crate::ISSUED_AT_KEY) and a tombstone's pointer under
+    /// [`REISSUED_TO_KEY`](crate::REISSUED_TO_KEY); both are written only when this is on
+    /// (a session stored before gets its issue time at its next use). `regenerate` issues
+    /// a new ID too, and restarts the clock; `destroy` through either ID ends both. A
+    /// session whose cookie is `Secure` is not moved by a plain-HTTP request (the new
+    /// cookie could not be sent).
+    ///
+    /// `build()` rejects a zero `every` or `grace`, a `grace` not shorter than `every`,
+    /// and [`WritePolicy::LastWriterWins`] (the move needs conditional writes).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use actix_express_session::{MemoryStore, SessionMiddleware};
+    ///
+    /// let sessions = SessionMiddleware::builder(MemoryStore::new(), "keyboard cat")
+    ///     .reissue_after(Duration::from_secs(15 * 60), Duration::from_secs(30))
+    ///     .build()
+    ///     .expect("a valid configuration");
+    /// # drop(sessions);
+    /// ```
+    ///
+    /// # Node compatibility
+    /// A Node app (express-session) sharing the store reads a tombstone as an empty
+    /// session during the grace: a user whose session was just moved looks logged out to
+    /// it until it receives the new cookie. The keys themselves are ordinary session keys
+    /// to Node, which keeps them.
+    pub fn reissue_after(mut self, every: Duration, grace: Duration) -> Self {
+        self.reissue_after = Some((every, grace));
+        self
+    }
+
     /// Whether to believe `X-Forwarded-Proto` for [`Secure::Auto`] and for withholding
     /// `Secure` cookies on plain HTTP. Default [`TrustProxy::Never`].
     pub fn trust_proxy(mut self, trust: TrustProxy) -> Self {
@@ -441,8 +542,9 @@ impl<S: SessionStore> SessionMiddlewareBuilder<S> {
     ///
     /// # Errors
     /// A [`ConfigError`] naming the option: no secret or an empty one, an invalid cookie
-    /// name, path or domain, `SameSite=None` without `Secure::Always`, or a `__Host-` /
-    /// `__Secure-` name whose attributes the browser would reject.
+    /// name, path or domain, `SameSite=None` without `Secure::Always`, a `__Host-` /
+    /// `__Secure-` name whose attributes the browser would reject, or an invalid
+    /// `reissue_after`.
     pub fn build(self) -> Result<SessionMiddleware<S>, ConfigError> {
         self.validate()?;
         let config = Config {
@@ -457,6 +559,10 @@ impl<S: SessionStore> SessionMiddlewareBuilder<S> {
             absolute_timeout_ms: self
                 .absolute_timeout
                 .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
+            reissue: self.reissue_after.map(|(every, grace)| Reissue {
+                every_ms: i64::try_from(every.as_millis()).unwrap_or(i64::MAX),
+                grace,
+            }),
             trust_proxy: self.trust_proxy,
             genid: self.genid,
         };
@@ -478,8 +584,33 @@ impl<S: SessionStore> SessionMiddlewareBuilder<S> {
             return Err(ConfigError::InvalidCookieName(self.name.clone()));
         }
         validate_attributes(&self.cookie)?;
-        validate_prefixes(&self.name, &self.cookie)
+        validate_prefixes(&self.name, &self.cookie)?;
+        match self.reissue_after {
+            Some(every_grace) => validate_reissue(every_grace, self.write_policy),
+            None => Ok(()),
+        }
     }
+}
+
+fn validate_reissue(
+    (every, grace): (Duration, Duration),
+    policy: WritePolicy,
+) -> Result<(), ConfigError> {
+    if every.is_zero() {
+        return Err(ConfigError::InvalidReissue("the interval must not be zero"));
+    }
+    if grace.is_zero() {
+        return Err(ConfigError::InvalidReissue("the grace must not be zero"));
+    }
+    if grace >= every {
+        return Err(ConfigError::InvalidReissue(
+            "the grace must be shorter than the interval",
+        ));
+    }
+    if policy != WritePolicy::Merge {
+        return Err(ConfigError::ReissueWithoutMerge);
+    }
+    Ok(())
 }
 
 fn validate_attributes(cookie: &CookieOptions) -> Result<(), ConfigError> {
@@ -529,4 +660,31 @@ fn is_token_byte(b: u8) -> bool {
 /// Characters a cookie attribute value may hold: visible ASCII except `;`.
 fn is_attribute_byte(b: u8) -> bool {
     b.is_ascii_graphic() && b != b';'
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reissue_is_due_at_every_and_its_tombstone_lives_for_the_grace() {
+        let policy = Reissue {
+            every_ms: 1_000,
+            grace: Duration::from_millis(300),
+        };
+        let mut record = SessionRecord::new(CookieOptions::default().new_cookie(false, 0));
+        assert!(!policy.due(&record, 5_000), "no issue time: not due");
+        record.data.insert(ISSUED_AT_KEY.to_owned(), 10_000.into());
+        assert!(!policy.due(&record, 10_999));
+        assert!(policy.due(&record, 11_000));
+        record.data.insert("user".to_owned(), "ada".into());
+        let tombstone = policy.tombstone(&record.cookie, "new-id", 11_000);
+        assert_eq!(tombstone.reissued_to(), Some("new-id"));
+        assert_eq!(tombstone.data.len(), 1, "no user data");
+        assert_eq!(tombstone.cookie.expires_unix_ms(), Some(11_300));
+        assert_eq!(
+            tombstone.cookie.original_max_age(),
+            Some(Duration::from_millis(300))
+        );
+    }
 }

@@ -120,7 +120,7 @@ pub use error::SessionError;
 pub use id::{generate_id, uuid_v4_id};
 #[doc(hidden)]
 pub use middleware::SessionMiddlewareService;
-pub use record::{Fingerprint, SessionRecord, CREATED_AT_KEY};
+pub use record::{Fingerprint, SessionRecord, CREATED_AT_KEY, ISSUED_AT_KEY, REISSUED_TO_KEY};
 pub use session::{Session, SessionExt};
 pub use signature::{sign, unsign, Secrets};
 pub use store::MemoryStore;

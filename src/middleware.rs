@@ -15,6 +15,7 @@ use crate::config::{Config, Load, SessionMiddleware};
 use crate::context::Context;
 use crate::encoding::now_ms;
 use crate::rules::{decide, Outcome, Status};
+use crate::session::load::ensure_loaded;
 use crate::session::persist::{self, Written};
 use crate::session::{SessionError, Slot, State};
 use crate::store::SessionStore;
@@ -86,7 +87,7 @@ where
                 state: RefCell::new(None),
             });
             if ctx.config.load == Load::Eager {
-                if let Err(e) = persist::ensure_loaded(&slot, req.request()).await {
+                if let Err(e) = ensure_loaded(&slot, req.request()).await {
                     return Ok(failure(req.into_parts().0, &e));
                 }
             }
@@ -128,7 +129,9 @@ fn plan(config: &Config, st: &mut State) -> Outcome {
         tracing::warn!("a Secure session cookie was not sent over a plain-HTTP connection");
     }
     let now = now_ms();
-    if outcome.touch && !touch_due(config, st, now) {
+    // A session due for a new ID may have been moved by an overlapping request since this
+    // one loaded it: a touch would extend its tombstone's life. The next request moves it.
+    if outcome.touch && (!touch_due(config, st, now) || config.reissue_due(&st.record, now)) {
         outcome.touch = false;
     }
     if st.status == Status::Active && (outcome.save || outcome.touch || outcome.set_cookie) {
@@ -161,18 +164,21 @@ async fn store(
 ) -> Result<Outcome, SessionError> {
     let store = &slot.ctx.store;
     if outcome.destroy {
-        let id = slot_id(slot);
-        store.destroy(&id).await?;
+        persist::destroy(slot).await?;
     } else if outcome.save {
-        if persist::save(slot, req).await? == Written::Gone {
-            // No cookie either way: re-sending would bring the dead ID back to the
-            // browser, and clearing could drop the cookie of the session that replaced
-            // it (an overlapping `regenerate`, i.e. a login).
-            tracing::warn!(
-                "not saving the session: it was destroyed or expired since this request \
-                 loaded it (an overlapping logout or regenerate)"
-            );
-            outcome = Outcome::default();
+        match persist::save(slot, req).await? {
+            Written::Saved => {}
+            Written::Moved => outcome = resend(slot, outcome),
+            Written::Gone => {
+                // No cookie either way: re-sending would bring the dead ID back to the
+                // browser, and clearing could drop the cookie of the session that
+                // replaced it (an overlapping `regenerate`, i.e. a login).
+                tracing::warn!(
+                    "not saving the session: it was destroyed or expired since this request \
+                     loaded it (an overlapping logout or regenerate)"
+                );
+                outcome = Outcome::default();
+            }
         }
     } else if outcome.touch {
         let (id, record) = match slot.state.borrow().as_ref() {
@@ -184,12 +190,18 @@ async fn store(
     Ok(outcome)
 }
 
-fn slot_id(slot: &Slot) -> String {
-    slot.state
-        .borrow()
-        .as_ref()
-        .map(|st| st.id.clone())
-        .unwrap_or_default()
+/// The save met the session's tombstone (an overlapping request reissued it) and
+/// landed under the new ID: the rules decide again whether its cookie can be sent.
+fn resend(slot: &Slot, mut outcome: Outcome) -> Outcome {
+    if let Some(st) = slot.state.borrow().as_ref() {
+        let again = decide(slot.ctx.config.rules, st.facts());
+        outcome.set_cookie = again.set_cookie;
+        outcome.withheld = again.withheld;
+        if again.withheld {
+            tracing::warn!("a Secure session cookie was not sent over a plain-HTTP connection");
+        }
+    }
+    outcome
 }
 
 fn cookie_header(config: &Config, st: &State, outcome: Outcome) -> Option<HeaderValue> {

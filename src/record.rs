@@ -15,6 +15,24 @@ use crate::cookie::SessionCookie;
 /// on. A Node app keeps it like any other key of `req.session`.
 pub const CREATED_AT_KEY: &str = "__sessionCreatedAt";
 
+/// The top-level key that holds when the session's current ID was issued (milliseconds
+/// since the epoch) when [`reissue_after`](crate::SessionMiddlewareBuilder::reissue_after)
+/// is on. A Node app keeps it like any other key of `req.session`.
+pub const ISSUED_AT_KEY: &str = "__sessionIssuedAt";
+
+/// The one data key of a tombstone: the record a reissued session leaves under its old
+/// ID for the grace window of
+/// [`reissue_after`](crate::SessionMiddlewareBuilder::reissue_after), naming the new ID.
+/// A tombstone holds no user data and is never served as a session.
+pub const REISSUED_TO_KEY: &str = "__sessionReissuedTo";
+
+/// The keys the middleware keeps in a record for itself: never user data.
+pub(crate) const MIDDLEWARE_KEYS: [&str; 3] = [CREATED_AT_KEY, ISSUED_AT_KEY, REISSUED_TO_KEY];
+
+/// The middleware's keys that time a live session. A request never changes them except
+/// to add a missing one, so a merge keeps the value the store has.
+pub(crate) const LIFETIME_KEYS: [&str; 2] = [CREATED_AT_KEY, ISSUED_AT_KEY];
+
 /// One stored session: `{"cookie": {...}, ...user keys}`, exactly the object
 /// express-session hands to its stores (and connect-redis / connect-pg-simple keep).
 ///
@@ -61,6 +79,27 @@ impl SessionRecord {
     /// When the session was created, from [`CREATED_AT_KEY`], in ms since the epoch.
     pub(crate) fn created_at_ms(&self) -> Option<i64> {
         self.data.get(CREATED_AT_KEY).and_then(Value::as_i64)
+    }
+
+    /// When the session's current ID was issued, from [`ISSUED_AT_KEY`], in ms since the
+    /// epoch.
+    pub(crate) fn issued_at_ms(&self) -> Option<i64> {
+        self.data.get(ISSUED_AT_KEY).and_then(Value::as_i64)
+    }
+
+    /// Whether this is a tombstone (it has [`REISSUED_TO_KEY`]), whatever else it holds.
+    pub(crate) fn is_tombstone(&self) -> bool {
+        self.data.contains_key(REISSUED_TO_KEY)
+    }
+
+    /// The ID a tombstone points to (`None`: not a tombstone, or one pointing nowhere).
+    pub(crate) fn reissued_to(&self) -> Option<&str> {
+        self.data.get(REISSUED_TO_KEY).and_then(Value::as_str)
+    }
+
+    /// Whether `key` is one of the middleware's own (see [`MIDDLEWARE_KEYS`]).
+    pub(crate) fn is_middleware_key(key: &str) -> bool {
+        MIDDLEWARE_KEYS.contains(&key)
     }
 
     /// The fingerprint of the user data (the `cookie` field left out).
@@ -293,6 +332,23 @@ mod tests {
         }
         let ok = SessionRecord::from_json(br#"{"cookie":{"path":"/x"},"n":1}"#).expect("an object");
         assert_eq!(ok.cookie.path(), "/x");
+    }
+
+    #[test]
+    fn a_tombstone_is_told_by_its_key_and_names_its_new_id() {
+        let live = SessionRecord::from_json(EXPRESS.as_bytes()).expect("parses");
+        assert!(!live.is_tombstone() && live.reissued_to().is_none());
+        let json = br#"{"cookie":{},"__sessionReissuedTo":"new-id"}"#;
+        let tombstone = SessionRecord::from_json(json).expect("parses");
+        assert!(tombstone.is_tombstone());
+        assert_eq!(tombstone.reissued_to(), Some("new-id"));
+        let nowhere =
+            SessionRecord::from_json(br#"{"cookie":{},"__sessionReissuedTo":1}"#).expect("parses");
+        assert!(nowhere.is_tombstone() && nowhere.reissued_to().is_none());
+        assert!(MIDDLEWARE_KEYS
+            .iter()
+            .all(|k| SessionRecord::is_middleware_key(k)));
+        assert!(!SessionRecord::is_middleware_key("cookie"));
     }
 
     #[test]

@@ -36,6 +36,9 @@ pub(crate) struct Facts {
     pub(crate) cookie_changed: bool,
     /// An older secret signed the cookie: it is re-sent signed with the newest.
     pub(crate) resign: bool,
+    /// The session moved to a new ID in this request (a periodic reissue, or the old
+    /// ID's tombstone followed): the cookie with the new ID is sent.
+    pub(crate) reissued: bool,
     /// `Some(true)`: an explicit `save()` stored the session as it now is.
     pub(crate) explicit_save: Option<bool>,
     /// The cookie has an expiry.
@@ -93,7 +96,7 @@ fn decide_active(rules: Rules, f: Facts) -> Outcome {
     let wants_cookie = if is_new {
         rules.save_uninitialized || f.modified
     } else {
-        rules.rolling || f.resign || f.cookie_changed || (f.persistent && f.modified)
+        rules.rolling || f.resign || f.reissued || f.cookie_changed || (f.persistent && f.modified)
     };
     let withheld = wants_cookie && f.secure_cookie && !f.secure_connection;
     Outcome {
@@ -124,6 +127,7 @@ mod tests {
         modified: false,
         cookie_changed: false,
         resign: false,
+        reissued: false,
         explicit_save: None,
         persistent: false,
         had_cookie: true,
@@ -335,6 +339,51 @@ mod tests {
                 out(false, true, true),
             ),
             (
+                "loaded, reissued: the new ID's cookie is sent (browser-session cookie too)",
+                RULES,
+                Facts {
+                    reissued: true,
+                    ..LOADED
+                },
+                out(false, true, true),
+            ),
+            (
+                "loaded, reissued, modified: save + the new cookie",
+                RULES,
+                Facts {
+                    reissued: true,
+                    ..modified
+                },
+                out(true, false, true),
+            ),
+            (
+                "loaded, reissued, secure cookie over http: withheld",
+                RULES,
+                Facts {
+                    reissued: true,
+                    secure_cookie: true,
+                    ..LOADED
+                },
+                Outcome {
+                    touch: true,
+                    withheld: true,
+                    ..Outcome::default()
+                },
+            ),
+            (
+                "reissued, then destroyed: clear the cookie",
+                RULES,
+                Facts {
+                    status: Status::Destroyed,
+                    reissued: true,
+                    ..LOADED
+                },
+                Outcome {
+                    remove_cookie: true,
+                    ..Outcome::default()
+                },
+            ),
+            (
                 "unset, keep: nothing at all",
                 rolling,
                 Facts {
@@ -394,7 +443,7 @@ mod tests {
     /// the whole table.
     #[test]
     fn decide_invariants_hold_for_every_combination() {
-        for bits in 0u32..1 << 11 {
+        for bits in 0u32..1 << 12 {
             let bit = |i: u32| bits >> i & 1 == 1;
             let rules = Rules {
                 resave: bit(0),
@@ -409,6 +458,7 @@ mod tests {
                 modified: bit(5) || bit(4),
                 cookie_changed: false,
                 resign: false,
+                reissued: bit(3) && bit(11),
                 explicit_save: bit(6).then_some(bit(7)),
                 persistent: bit(8),
                 had_cookie: bit(3),
@@ -432,6 +482,12 @@ mod tests {
             let can_send = facts.secure_connection || !facts.secure_cookie;
             if rules.rolling && !fresh && can_send {
                 assert!(o.set_cookie, "rolling re-sends: {facts:?}");
+            }
+            if facts.reissued && can_send {
+                assert!(
+                    o.set_cookie,
+                    "a reissued session's new ID is sent: {facts:?}"
+                );
             }
             assert!(
                 !o.destroy && !o.remove_cookie,

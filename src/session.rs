@@ -15,10 +15,12 @@ use serde_json::{Map, Value};
 use crate::cookie::SessionCookie;
 use crate::encoding::now_ms;
 pub(crate) use crate::error::SessionError;
-use crate::record::CREATED_AT_KEY;
+use crate::record::SessionRecord;
 use crate::rules::Status;
 
+pub(crate) mod load;
 pub(crate) mod persist;
+mod reissue;
 mod state;
 
 pub(crate) use state::{Slot, State};
@@ -100,7 +102,7 @@ impl Session {
     /// [`SessionError::NotWrapped`] outside the middleware, or a store error.
     pub async fn load(&self) -> Result<(), SessionError> {
         let (slot, req) = self.slot()?;
-        persist::ensure_loaded(slot, req).await
+        load::ensure_loaded(slot, req).await
     }
 
     /// The session ID (empty if the request was not wrapped by the middleware).
@@ -126,7 +128,9 @@ impl Session {
     /// (the fingerprint at the end of the request compares the exact JSON).
     ///
     /// # Errors
-    /// [`SessionError::ReservedKey`] for `cookie` and [`CREATED_AT_KEY`],
+    /// [`SessionError::ReservedKey`] for `cookie` and the middleware's own keys
+    /// ([`CREATED_AT_KEY`](crate::CREATED_AT_KEY), [`ISSUED_AT_KEY`](crate::ISSUED_AT_KEY),
+    /// [`REISSUED_TO_KEY`](crate::REISSUED_TO_KEY)),
     /// [`SessionError::Json`] when the value does not serialize,
     /// [`SessionError::Inactive`] after `destroy`/`unset`.
     pub fn insert(
@@ -145,7 +149,7 @@ impl Session {
         Ok(())
     }
 
-    /// Removes `key`, returning its JSON value (never the reserved [`CREATED_AT_KEY`]).
+    /// Removes `key`, returning its JSON value (never one of the middleware's own keys).
     pub fn remove(&self, key: &str) -> Option<Value> {
         if is_reserved(key) {
             return None;
@@ -158,29 +162,31 @@ impl Session {
         self.state().is_ok_and(|s| s.record.data.contains_key(key))
     }
 
-    /// A copy of all the data (without the cookie and the [`CREATED_AT_KEY`]).
+    /// A copy of all the data (without the cookie and the middleware's own keys).
     pub fn entries(&self) -> Map<String, Value> {
         let mut data = self
             .state()
             .map(|s| s.record.data.clone())
             .unwrap_or_default();
-        data.remove(CREATED_AT_KEY);
+        data.retain(|key, _| !SessionRecord::is_middleware_key(key));
         data
     }
 
-    /// Removes every key (the session itself lives on, and keeps its creation time; see
-    /// [`destroy`](Self::destroy)).
+    /// Removes every key (the session itself lives on, and keeps its creation and ID
+    /// issue times; see [`destroy`](Self::destroy)).
     pub fn clear(&self) {
         if let Ok(mut st) = self.state_mut() {
             st.clear_user_data();
         }
     }
 
-    /// Whether the session holds no data (its creation time does not count).
+    /// Whether the session holds no data (the middleware's own keys do not count).
     pub fn is_empty(&self) -> bool {
         self.state().map_or(true, |s| {
-            let data = &s.record.data;
-            data.is_empty() || (data.len() == 1 && data.contains_key(CREATED_AT_KEY))
+            s.record
+                .data
+                .keys()
+                .all(|key| SessionRecord::is_middleware_key(key))
         })
     }
 
@@ -237,14 +243,14 @@ impl Session {
     }
 
     /// Destroys the session in the store now; the response tells the browser to drop
-    /// the cookie.
+    /// the cookie. With [`reissue_after`](crate::SessionMiddlewareBuilder::reissue_after)
+    /// the session's old ID (its tombstone) goes too.
     ///
     /// # Errors
     /// When the store fails (the session then stays as it was).
     pub async fn destroy(&self) -> Result<(), SessionError> {
         let (slot, _) = self.slot()?;
-        let id = self.state()?.id.clone();
-        slot.ctx.store.destroy(&id).await?;
+        persist::destroy(slot).await?;
         let mut st = self.state_mut()?;
         st.clear_data();
         st.status = Status::Destroyed;
@@ -254,14 +260,11 @@ impl Session {
     /// Re-reads the session from the store, replacing this request's data and cookie.
     ///
     /// # Errors
-    /// [`SessionError::NotFound`] when the store no longer has it, or a store error.
+    /// [`SessionError::NotFound`] when the store no longer has it (or it has expired), or
+    /// a store error.
     pub async fn reload(&self) -> Result<(), SessionError> {
         let (slot, _) = self.slot()?;
-        let id = self.state()?.id.clone();
-        let loaded = slot.ctx.store.load(&id).await?;
-        self.state_mut()?
-            .replace(loaded.ok_or(SessionError::NotFound)?);
-        Ok(())
+        persist::reload(slot).await
     }
 
     /// Saves the session to the store now (the end of the request then saves again only
@@ -329,9 +332,9 @@ pub trait SessionExt {
     fn get_session(&self) -> Session;
 }
 
-/// Keys the middleware keeps in the record for itself.
+/// Keys the application cannot set: the cookie, and the middleware's own.
 fn is_reserved(key: &str) -> bool {
-    key == "cookie" || key == CREATED_AT_KEY
+    key == "cookie" || SessionRecord::is_middleware_key(key)
 }
 
 /// The session slot the middleware put on this request, if it did.

@@ -1,6 +1,7 @@
-//! The store side of a session: loading it on first use, and saving it by the write
-//! policy (a conditional write that merges onto concurrent changes, or express-session's
-//! overwrite). No `RefCell` borrow is held across a store call.
+//! The store side of a session after it is loaded: saving it by the write policy (a
+//! conditional write that merges onto concurrent changes, or express-session's
+//! overwrite), `regenerate`, `destroy` and `reload`. No `RefCell` borrow is held across
+//! a store call.
 
 use std::rc::Rc;
 use std::sync::Arc;
@@ -8,14 +9,15 @@ use std::sync::Arc;
 use actix_web::dev::ServiceRequest;
 use actix_web::HttpRequest;
 
-use super::state::{Slot, State};
+use super::reissue::{self, fetch, follow, Found};
+use super::state::Slot;
 use super::SessionError;
 use crate::config::WritePolicy;
 use crate::context::Context;
 use crate::encoding::now_ms;
 use crate::gate::Pass;
-use crate::record::{SessionRecord, CREATED_AT_KEY};
-use crate::store::{Loaded, SaveOutcome, StoreError, Version};
+use crate::record::SessionRecord;
+use crate::store::{Loaded, SaveOutcome, Version};
 
 /// Conditional writes a save tries before giving up on a session that keeps changing.
 const SAVE_ATTEMPTS: usize = 8;
@@ -26,69 +28,11 @@ const CREATE_ATTEMPTS: usize = 3;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Written {
     Saved,
+    /// Saved under the session's new ID: it was reissued meanwhile (its old ID is a
+    /// tombstone now), so the new ID's cookie must be sent.
+    Moved,
     /// The session was destroyed meanwhile: nothing was written.
     Gone,
-}
-
-/// Loads the session if this request has not yet: the signed cookie's ID from the store,
-/// or a new session.
-pub(crate) async fn ensure_loaded(slot: &Slot, req: &HttpRequest) -> Result<(), SessionError> {
-    if slot.state.borrow().is_some() {
-        return Ok(());
-    }
-    let ctx = &slot.ctx;
-    let cookie_id = ctx.config.read_session_id(req.headers());
-    let had_cookie = cookie_id.is_some();
-    let loaded = match cookie_id {
-        Some((id, resign)) => fetch(ctx, &id).await?.map(|l| {
-            let mut state = State::loaded(id, l);
-            state.resign = resign;
-            state
-        }),
-        None => None,
-    };
-    let secure_connection = ctx.config.is_secure(req);
-    let mut state = match loaded {
-        Some(state) => state,
-        None => {
-            let record = ctx.config.new_record(secure_connection, now_ms());
-            State::new(new_id(ctx, req)?, record)
-        }
-    };
-    if ctx.config.absolute_timeout_ms.is_some() && state.record.created_at_ms().is_none() {
-        // A session from before the option (or from a Node app): its lifetime starts now.
-        state.insert(CREATED_AT_KEY.to_owned(), now_ms().into());
-    }
-    state.had_cookie = had_cookie;
-    state.secure_connection = secure_connection;
-    let mut slot_state = slot.state.borrow_mut();
-    // Another extractor of this request may have loaded it meanwhile: keep the first.
-    if slot_state.is_none() {
-        *slot_state = Some(state);
-    }
-    Ok(())
-}
-
-/// The stored session under a cookie's ID. A record that no longer parses is no
-/// session: a new one under a new ID, never the client's. Nor is one whose cookie has
-/// expired, whatever the store says (a store without TTLs, clock skew, a third-party
-/// store): it is destroyed.
-async fn fetch(ctx: &Context, id: &str) -> Result<Option<Loaded>, SessionError> {
-    let loaded = match ctx.store.load(id).await {
-        Ok(Some(loaded)) => loaded,
-        Ok(None) => return Ok(None),
-        Err(StoreError::Serialization(e)) => {
-            tracing::warn!(error = %e, "unreadable session record; starting a new session");
-            return Ok(None);
-        }
-        Err(e) => return Err(e.into()),
-    };
-    if ctx.config.is_expired(&loaded.record, now_ms()) {
-        tracing::debug!("the store returned an expired session; destroying it");
-        ctx.store.destroy(id).await?;
-        return Ok(None);
-    }
-    Ok(Some(loaded))
 }
 
 pub(crate) fn new_id(ctx: &Context, req: &HttpRequest) -> Result<String, SessionError> {
@@ -99,6 +43,7 @@ pub(crate) fn new_id(ctx: &Context, req: &HttpRequest) -> Result<String, Session
 /// Saves the session by the write policy.
 pub(crate) async fn save(slot: &Slot, req: &HttpRequest) -> Result<Written, SessionError> {
     let ctx = &slot.ctx;
+    let mut previous = None;
     let (id, record, version) = {
         let mut guard = slot.state.borrow_mut();
         let st = guard.as_mut().ok_or(SessionError::NotLoaded)?;
@@ -111,18 +56,30 @@ pub(crate) async fn save(slot: &Slot, req: &HttpRequest) -> Result<Written, Sess
     let written = match (ctx.config.write_policy, version) {
         (WritePolicy::LastWriterWins, _) => overwrite(ctx, id, record).await,
         (WritePolicy::Merge, None) => create(ctx, req, id, record).await,
-        (WritePolicy::Merge, Some(expected)) => merge(slot, id, record, expected).await,
+        (WritePolicy::Merge, Some(expected)) => {
+            merge(slot, id, record, expected, &mut previous).await
+        }
     };
     let mut guard = slot.state.borrow_mut();
     let st = guard.as_mut().ok_or(SessionError::NotLoaded)?;
+    let moved = previous.is_some();
+    if let Some(previous) = previous {
+        st.previous_id.get_or_insert(previous);
+    }
     match written {
         Ok((id, outcome)) => {
             st.id = id;
-            if let Some((record, version)) = outcome {
-                st.stored(record, version);
-                return Ok(Written::Saved);
+            match outcome {
+                Some((record, version)) => {
+                    st.stored(record, version);
+                    Ok(if moved {
+                        Written::Moved
+                    } else {
+                        Written::Saved
+                    })
+                }
+                None => Ok(Written::Gone),
             }
-            Ok(Written::Gone)
         }
         Err((id, e)) => {
             st.id = id;
@@ -133,7 +90,8 @@ pub(crate) async fn save(slot: &Slot, req: &HttpRequest) -> Result<Written, Sess
 
 /// The ID the session ended up under, and the record and version now stored (`None`:
 /// gone); or the ID and the error.
-type Attempt = Result<(String, Option<(Arc<SessionRecord>, Version)>), (String, SessionError)>;
+pub(super) type Attempt =
+    Result<(String, Option<(Arc<SessionRecord>, Version)>), (String, SessionError)>;
 
 /// express-session's save: the whole record, whatever the store holds.
 async fn overwrite(ctx: &Context, id: String, record: Arc<SessionRecord>) -> Attempt {
@@ -147,7 +105,7 @@ async fn overwrite(ctx: &Context, id: String, record: Arc<SessionRecord>) -> Att
 }
 
 /// A new session: written only under an ID no record has; a taken ID gives a new one.
-async fn create(
+pub(super) async fn create(
     ctx: &Context,
     req: &HttpRequest,
     mut id: String,
@@ -172,11 +130,14 @@ async fn create(
 
 /// A loaded session: written only onto the version it was loaded at; on a conflict
 /// this request's changes are re-applied onto the record as it is now, and tried again.
+/// A conflict with a tombstone (the session was reissued meanwhile) moves the save to
+/// the session's new ID; the ID it left is put in `previous`.
 async fn merge(
     slot: &Slot,
-    id: String,
+    mut id: String,
     mut record: Arc<SessionRecord>,
     mut expected: Version,
+    previous: &mut Option<String>,
 ) -> Attempt {
     let ctx = &slot.ctx;
     // Once saves of this session conflict in this process they go one at a time (the
@@ -190,13 +151,12 @@ async fn merge(
     }
     for _ in 0..SAVE_ATTEMPTS {
         if reread {
-            let current = match current(ctx, pass.as_mut(), &id).await {
-                Ok(Some(current)) => current,
+            let found = match current(ctx, pass.as_mut(), &id).await {
+                Ok(Some(found)) => found,
                 Ok(None) => return Ok((id, None)),
                 Err(e) => return Err((id, e)),
             };
-            record = Arc::new(rebase(slot, &current.record));
-            expected = current.version;
+            (record, expected) = onto(slot, found, &mut id, &mut pass, previous);
         }
         let carried = match ctx.store.save_if(&id, &record, &expected).await {
             Ok(SaveOutcome::Saved(version)) => {
@@ -218,8 +178,12 @@ async fn merge(
         // What the conflict carried is current unless this save waited for its turn.
         match carried {
             Some(current) if !waited => {
-                record = Arc::new(rebase(slot, &current.record));
-                expected = current.version;
+                let found = match follow(ctx, current).await {
+                    Ok(Some(found)) => found,
+                    Ok(None) => return Ok((id, None)),
+                    Err(e) => return Err((id, e)),
+                };
+                (record, expected) = onto(slot, found, &mut id, &mut pass, previous);
                 reread = false;
             }
             _ => reread = true,
@@ -234,11 +198,30 @@ async fn current(
     ctx: &Context,
     pass: Option<&mut Pass<'_>>,
     id: &str,
-) -> Result<Option<Loaded>, SessionError> {
+) -> Result<Option<Found>, SessionError> {
     match pass.and_then(Pass::take_last) {
-        Some(last) => Ok(Some(last)),
+        Some(last) => Ok(Some(Found::at(last))),
         None => fetch(ctx, id).await,
     }
+}
+
+/// The record and version to save next: this request's changes rebased onto `found`.
+/// When `found` is under the session's new ID (a tombstone was followed), the save moves
+/// there and leaves the old ID's line in the gate.
+fn onto(
+    slot: &Slot,
+    found: Found,
+    id: &mut String,
+    pass: &mut Option<Pass<'_>>,
+    previous: &mut Option<String>,
+) -> (Arc<SessionRecord>, Version) {
+    if let Some(to) = found.moved_to {
+        let left = std::mem::replace(id, to);
+        previous.get_or_insert(left);
+        *pass = None;
+    }
+    let record = Arc::new(rebase(slot, &found.loaded.record));
+    (record, found.loaded.version)
 }
 
 fn rebase(slot: &Slot, current: &SessionRecord) -> SessionRecord {
@@ -253,12 +236,8 @@ fn rebase(slot: &Slot, current: &SessionRecord) -> SessionRecord {
 /// that the session is never missing for an overlapping request.
 pub(crate) async fn regenerate(slot: &Slot, req: &HttpRequest) -> Result<(), SessionError> {
     let ctx: &Rc<Context> = &slot.ctx;
-    let (old_id, secure) = {
-        let guard = slot.state.borrow();
-        let st = guard.as_ref().ok_or(SessionError::NotLoaded)?;
-        (st.id.clone(), st.secure_connection)
-    };
-    let fresh = Arc::new(ctx.config.new_record(secure, now_ms()));
+    let old = Place::of(slot)?;
+    let fresh = Arc::new(ctx.config.new_record(old.secure_connection, now_ms()));
     let (id, version) = match ctx.config.write_policy {
         WritePolicy::LastWriterWins => (new_id(ctx, req)?, None),
         WritePolicy::Merge => {
@@ -269,13 +248,59 @@ pub(crate) async fn regenerate(slot: &Slot, req: &HttpRequest) -> Result<(), Ses
         }
     };
     // A `genid` may hand out the same ID again: that one is the new session now.
-    let destroyed = if old_id == id {
+    let destroyed = if old.id == id {
         Ok(())
     } else {
-        ctx.store.destroy(&old_id).await
+        let previous = old.previous.as_deref().filter(|p| *p != id);
+        reissue::destroy(ctx, &old.id, previous, old.may_have_moved).await
     };
     let mut guard = slot.state.borrow_mut();
     let st = guard.as_mut().ok_or(SessionError::NotLoaded)?;
     st.regenerate_as(id, fresh, version);
-    destroyed.map_err(SessionError::Store)
+    destroyed
+}
+
+/// Destroys the session in the store, under every ID that leads to it.
+pub(crate) async fn destroy(slot: &Slot) -> Result<(), SessionError> {
+    let place = Place::of(slot)?;
+    let previous = place.previous.as_deref();
+    reissue::destroy(&slot.ctx, &place.id, previous, place.may_have_moved).await
+}
+
+/// Re-reads the session (following a tombstone: the session may have been reissued
+/// since this request loaded it) and takes the stored record as this request's.
+pub(crate) async fn reload(slot: &Slot) -> Result<(), SessionError> {
+    let id = Place::of(slot)?.id;
+    let found = fetch(&slot.ctx, &id).await?.ok_or(SessionError::NotFound)?;
+    let mut guard = slot.state.borrow_mut();
+    let st = guard.as_mut().ok_or(SessionError::NotLoaded)?;
+    if let Some(to) = found.moved_to {
+        st.moved_to(to);
+    }
+    st.replace(found.loaded);
+    Ok(())
+}
+
+/// Where the session is in the store, as this request knows it.
+struct Place {
+    id: String,
+    /// The ID this request moved the session from (now a tombstone).
+    previous: Option<String>,
+    /// Its ID was due for reissue: another request may have moved it since this one
+    /// loaded it.
+    may_have_moved: bool,
+    secure_connection: bool,
+}
+
+impl Place {
+    fn of(slot: &Slot) -> Result<Self, SessionError> {
+        let guard = slot.state.borrow();
+        let st = guard.as_ref().ok_or(SessionError::NotLoaded)?;
+        Ok(Place {
+            id: st.id.clone(),
+            previous: st.previous_id.clone(),
+            may_have_moved: slot.ctx.config.reissue_due(&st.record, now_ms()),
+            secure_connection: st.secure_connection,
+        })
+    }
 }

@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 
 use super::SessionError;
 use crate::context::Context;
-use crate::record::{Fingerprint, SessionRecord, CREATED_AT_KEY};
+use crate::record::{Fingerprint, SessionRecord, LIFETIME_KEYS};
 use crate::rules::{Facts, Status};
 use crate::store::{Loaded, Version};
 
@@ -73,6 +73,9 @@ pub(crate) struct State {
     cookie_unsaved: bool,
     /// An older secret signed the cookie: re-send it signed with the newest.
     pub(crate) resign: bool,
+    /// The ID the session had when this request moved it to `id` (a periodic reissue,
+    /// or a tombstone followed to the new ID): the new ID's cookie is sent.
+    pub(crate) previous_id: Option<String>,
     /// Counts real changes to the data.
     pub(crate) generation: u64,
     /// Fingerprint of the data before its first change.
@@ -101,6 +104,7 @@ impl State {
             cookie_changed: false,
             cookie_unsaved: false,
             resign: false,
+            previous_id: None,
             generation: 0,
             origin: None,
             saved: None,
@@ -182,7 +186,8 @@ impl State {
     }
 
     /// This request's changes re-applied onto `current` (a record another request wrote
-    /// meanwhile), with this request's cookie.
+    /// meanwhile), with this request's cookie. The middleware's lifetime keys keep the
+    /// stored value: this request only ever adds a missing one.
     pub(crate) fn rebase(&self, current: &SessionRecord) -> SessionRecord {
         let mut data = if self.changes.cleared {
             Map::new()
@@ -194,6 +199,11 @@ impl State {
                 Some(value) => data.insert(key.clone(), value.clone()),
                 None => data.remove(key),
             };
+        }
+        for key in LIFETIME_KEYS {
+            if let Some(value) = current.data.get(key) {
+                data.insert(key.to_owned(), value.clone());
+            }
         }
         SessionRecord {
             cookie: self.record.cookie.clone(),
@@ -224,6 +234,7 @@ impl State {
             modified: data_modified || self.regenerated || self.cookie_changed,
             cookie_changed: self.cookie_changed,
             resign: self.resign,
+            reissued: self.previous_id.is_some(),
             explicit_save,
             persistent: self.record.cookie.is_persistent(),
             had_cookie: self.had_cookie,
@@ -262,17 +273,28 @@ impl State {
         self.changes = Changes::default();
         self.status = Status::Active;
         self.regenerated = true;
+        self.previous_id = None;
         self.saved = None;
         self.cookie_unsaved = false;
     }
 
-    /// Empties the user's data; the creation time (absolute timeout) stays.
+    /// Empties the user's data; the middleware's lifetime keys (creation and issue
+    /// times) stay.
     pub(crate) fn clear_user_data(&mut self) {
-        let created = self.record.data.get(CREATED_AT_KEY).cloned();
+        let kept: Vec<(&str, Value)> = LIFETIME_KEYS
+            .iter()
+            .filter_map(|&key| Some((key, self.record.data.get(key)?.clone())))
+            .collect();
         self.clear_data();
-        if let Some(created) = created {
-            self.insert(CREATED_AT_KEY.to_owned(), created);
+        for (key, value) in kept {
+            self.insert(key.to_owned(), value);
         }
+    }
+
+    /// The session now lives under `id`, which this request moved it to.
+    pub(crate) fn moved_to(&mut self, id: String) {
+        let previous = std::mem::replace(&mut self.id, id);
+        self.previous_id.get_or_insert(previous);
     }
 }
 
@@ -328,6 +350,26 @@ mod tests {
         st.remove("k");
         let merged = st.rebase(&record(json!({"k": "written by another request"})));
         assert_eq!(Value::Object(merged.data), json!({}));
+    }
+
+    #[test]
+    fn a_rebase_keeps_the_stored_lifetime_keys_and_adds_a_missing_one() {
+        use crate::record::{CREATED_AT_KEY, ISSUED_AT_KEY};
+        let mut st = loaded(json!({"a": 1, ISSUED_AT_KEY: 1}));
+        st.clear_user_data();
+        st.insert(CREATED_AT_KEY.to_owned(), json!(2));
+        st.insert("z".to_owned(), json!(true));
+        assert_eq!(
+            Value::Object(st.record.data.clone()),
+            json!({ISSUED_AT_KEY: 1, CREATED_AT_KEY: 2, "z": true}),
+            "clear keeps the issue time"
+        );
+        // The session was reissued meanwhile: its new record has a later issue time.
+        let merged = st.rebase(&record(json!({"a": 1, ISSUED_AT_KEY: 5})));
+        assert_eq!(
+            Value::Object(merged.data),
+            json!({ISSUED_AT_KEY: 5, CREATED_AT_KEY: 2, "z": true})
+        );
     }
 
     #[test]
