@@ -14,8 +14,9 @@ pub enum SessionError {
     /// The request did not pass through [`SessionMiddleware`](crate::SessionMiddleware)
     /// (not wrapped, or outside `cookie.path`).
     NotWrapped,
-    /// `cookie` (the session cookie's state) and
-    /// [`CREATED_AT_KEY`](crate::CREATED_AT_KEY) (the creation time) are the middleware's.
+    /// `cookie` (the session cookie's state), [`CREATED_AT_KEY`](crate::CREATED_AT_KEY),
+    /// [`ISSUED_AT_KEY`](crate::ISSUED_AT_KEY) and
+    /// [`REISSUED_TO_KEY`](crate::REISSUED_TO_KEY) are the middleware's.
     ReservedKey,
     /// A value could not be converted to or from JSON.
     Json(serde_json::Error),
@@ -41,7 +42,7 @@ impl fmt::Display for SessionError {
         f.write_str(match self {
             SessionError::NotWrapped => "the session middleware did not handle this request",
             SessionError::ReservedKey => {
-                "the session keys `cookie` and `__sessionCreatedAt` are reserved"
+                "the session keys `cookie`, `__sessionCreatedAt`, `__sessionIssuedAt` and `__sessionReissuedTo` are reserved"
             }
             SessionError::Json(_) => "a session value could not be converted to or from JSON",
             SessionError::Inactive => "the session was destroyed or unset in this request",

@@ -56,6 +56,9 @@
 //! | [`.write_policy(..)`](SessionMiddlewareBuilder::write_policy) | (none) | [`WritePolicy::Merge`]: no lost updates, no resurrected logouts |
 //! | [`.load(..)`](SessionMiddlewareBuilder::load) | (none) | [`Load::Lazy`]: no store call for a request that never uses the session |
 //! | [`.touch_after(..)`](SessionMiddlewareBuilder::touch_after) | (none) | 60 s between touches of an unchanged session |
+//! | [`.absolute_timeout(..)`](SessionMiddlewareBuilder::absolute_timeout) | (none) | off: a session's lifetime however active it is |
+//! | [`.reissue_after(..)`](SessionMiddlewareBuilder::reissue_after) | (none) | off: a new ID every so often, with a grace window for the old one |
+//! | [`.resign_rotated(..)`](SessionMiddlewareBuilder::resign_rotated) | (none) | `true`: old-secret cookies come back signed with the newest |
 //!
 //! [`build`](SessionMiddlewareBuilder::build) returns a [`ConfigError`] naming the
 //! option for an invalid combination; nothing panics at request time.
