@@ -287,11 +287,7 @@ async fn redis_standalone() {
 #[actix_rt::test]
 async fn redis_cluster() {
     let prefix = redis_support::unique_prefix("merge-cluster");
-    let store = actix_express_session::RedisStore::builder()
-        .prefix(&prefix)
-        .connect_cluster(redis_support::cluster_urls())
-        .await
-        .expect("connects to REDIS_CLUSTER_URLS");
+    let store = redis_support::cluster(&prefix).await;
     every_scenario(store.clone()).await;
     store.clear().await.expect("cleaned up");
 }

@@ -48,6 +48,15 @@ pub async fn standalone(prefix: &str) -> RedisStore {
         .expect("connects to REDIS_URL")
 }
 
+/// A store on the cluster under its own prefix.
+pub async fn cluster(prefix: &str) -> RedisStore {
+    RedisStore::builder()
+        .prefix(prefix)
+        .connect_cluster(cluster_urls())
+        .await
+        .expect("connects to REDIS_CLUSTER_URLS")
+}
+
 /// A plain connection for raw commands.
 pub async fn raw(url: &str) -> MultiplexedConnection {
     let client = redis::Client::open(url).expect("a valid URL");
@@ -236,11 +245,7 @@ pub async fn backends(test: &str) -> [Backend; 2] {
         prefix,
     };
     let prefix = unique_prefix(test);
-    let store = RedisStore::builder()
-        .prefix(&prefix)
-        .connect_cluster(cluster_urls())
-        .await
-        .expect("connects to REDIS_CLUSTER_URLS");
+    let store = cluster(&prefix).await;
     let client = redis::cluster::ClusterClient::new(cluster_urls()).expect("valid URLs");
     let conn = client.get_async_connection().await.expect("connects");
     let cluster = Backend {
