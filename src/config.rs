@@ -187,6 +187,10 @@ pub(crate) struct Config {
     pub(crate) reissue: Option<Reissue>,
     trust_proxy: TrustProxy,
     genid: Option<Genid>,
+    /// See [`SessionMiddlewareBuilder::cache_headers`].
+    pub(crate) cache_headers: bool,
+    /// See [`SessionMiddlewareBuilder::clear_site_data_on_destroy`].
+    pub(crate) clear_site_data: bool,
 }
 
 impl Config {
@@ -286,6 +290,8 @@ impl fmt::Debug for Config {
             .field("reissue", &self.reissue)
             .field("trust_proxy", &self.trust_proxy)
             .field("genid", &self.genid.as_ref().map(|_| "custom"))
+            .field("cache_headers", &self.cache_headers)
+            .field("clear_site_data", &self.clear_site_data)
             .finish()
     }
 }
@@ -342,6 +348,8 @@ impl<S: SessionStore> SessionMiddleware<S> {
             reissue_after: None,
             trust_proxy: TrustProxy::Never,
             genid: None,
+            cache_headers: true,
+            clear_site_data_on_destroy: false,
         }
     }
 }
@@ -362,6 +370,8 @@ pub struct SessionMiddlewareBuilder<S> {
     reissue_after: Option<(Duration, Duration)>,
     trust_proxy: TrustProxy,
     genid: Option<Genid>,
+    cache_headers: bool,
+    clear_site_data_on_destroy: bool,
 }
 
 impl<S> fmt::Debug for SessionMiddlewareBuilder<S> {
@@ -378,6 +388,11 @@ impl<S> fmt::Debug for SessionMiddlewareBuilder<S> {
             .field("absolute_timeout", &self.absolute_timeout)
             .field("reissue_after", &self.reissue_after)
             .field("trust_proxy", &self.trust_proxy)
+            .field("cache_headers", &self.cache_headers)
+            .field(
+                "clear_site_data_on_destroy",
+                &self.clear_site_data_on_destroy,
+            )
             .finish_non_exhaustive()
     }
 }
@@ -538,6 +553,48 @@ impl<S: SessionStore> SessionMiddlewareBuilder<S> {
         self
     }
 
+    /// Keep responses that depend on the session out of shared caches (OWASP ASVS 5.0
+    /// 14.3). Default `true`.
+    ///
+    /// A response that sets, re-sends or clears the session cookie gets
+    /// `Cache-Control: private, no-store` (unless the handler set a `Cache-Control` of
+    /// its own, which is left as is) and `Cookie` in `Vary`. A response to a request
+    /// that used the session without sending the cookie gets `Cookie` in `Vary` only.
+    /// `Cookie` is appended to a `Vary` the handler set, unless it already lists `Cookie`
+    /// or `*`. A request that never used the session (with [`Load::Lazy`]) gets no
+    /// header at all; with [`Load::Eager`] every request under `cookie.path` uses it.
+    ///
+    /// ```
+    /// use actix_express_session::{MemoryStore, SessionMiddleware};
+    ///
+    /// // A CDN or proxy in front already keeps session responses private.
+    /// let sessions = SessionMiddleware::builder(MemoryStore::new(), "keyboard cat")
+    ///     .cache_headers(false)
+    ///     .build()
+    ///     .expect("a valid configuration");
+    /// # drop(sessions);
+    /// ```
+    ///
+    /// # Warning: session leak through caches
+    /// Switched off, a shared cache may store a response carrying one user's
+    /// `Set-Cookie` and serve it, session and all, to others: only do so when every
+    /// response that touches the session is made uncacheable some other way.
+    pub fn cache_headers(mut self, on: bool) -> Self {
+        self.cache_headers = on;
+        self
+    }
+
+    /// Add `Clear-Site-Data: "cookies"` to a response that clears the session cookie
+    /// ([`Session::destroy`](crate::Session::destroy), or
+    /// [`Session::unset`](crate::Session::unset) with [`Unset::Destroy`]), so that the
+    /// browser drops the cookies of the whole site on logout. Default `false`: it removes
+    /// *every* cookie of the registrable domain (other apps' included), not only the
+    /// session's.
+    pub fn clear_site_data_on_destroy(mut self, on: bool) -> Self {
+        self.clear_site_data_on_destroy = on;
+        self
+    }
+
     /// Checks the options and builds the middleware.
     ///
     /// # Errors
@@ -565,6 +622,8 @@ impl<S: SessionStore> SessionMiddlewareBuilder<S> {
             }),
             trust_proxy: self.trust_proxy,
             genid: self.genid,
+            cache_headers: self.cache_headers,
+            clear_site_data: self.clear_site_data_on_destroy,
         };
         Ok(SessionMiddleware {
             config: Arc::new(config),

@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{forward_ready, Service, ServiceRequest, ServiceResponse, Transform};
-use actix_web::http::header::{HeaderValue, SET_COOKIE};
+use actix_web::http::header::{
+    HeaderMap, HeaderValue, CACHE_CONTROL, CLEAR_SITE_DATA, SET_COOKIE, VARY,
+};
 use actix_web::{Error, HttpMessage, HttpRequest, HttpResponse};
 use futures_util::future::{ready, LocalBoxFuture, Ready};
 
@@ -115,10 +117,52 @@ async fn finish<B>(slot: &Slot, res: ServiceResponse<B>) -> ServiceResponse<Eith
         None => None,
     };
     let mut res = res.map_into_left_body();
+    let sent = header.is_some();
     if let Some(value) = header {
         res.headers_mut().append(SET_COOKIE, value);
     }
+    if config.cache_headers {
+        mark_private(res.headers_mut(), sent);
+    }
+    if sent && outcome.remove_cookie && config.clear_site_data {
+        let value = HeaderValue::from_static("\"cookies\"");
+        res.headers_mut().insert(CLEAR_SITE_DATA, value);
+    }
     res
+}
+
+/// Keeps a response that depends on the session out of shared caches: `Cookie` in
+/// `Vary` always, and `Cache-Control: private, no-store` when it carries the session's
+/// `Set-Cookie` (`cookie_sent`) and the handler chose no `Cache-Control` of its own.
+fn mark_private(headers: &mut HeaderMap, cookie_sent: bool) {
+    if cookie_sent && !headers.contains_key(CACHE_CONTROL) {
+        let value = HeaderValue::from_static("private, no-store");
+        headers.insert(CACHE_CONTROL, value);
+    }
+    if let Some(vary) = vary_with_cookie(headers) {
+        headers.insert(VARY, vary);
+    }
+}
+
+/// The `Vary` value with `Cookie` added (every existing `Vary` line joined into one),
+/// or `None` when it already lists `Cookie` or `*`.
+fn vary_with_cookie(headers: &HeaderMap) -> Option<HeaderValue> {
+    let mut joined = Vec::new();
+    for value in headers.get_all(VARY) {
+        let listed = value.as_bytes().split(|&b| b == b',').any(|field| {
+            let field = field.trim_ascii();
+            field == b"*" || field.eq_ignore_ascii_case(b"cookie")
+        });
+        if listed {
+            return None;
+        }
+        if !value.as_bytes().trim_ascii().is_empty() {
+            joined.extend_from_slice(value.as_bytes().trim_ascii());
+            joined.extend_from_slice(b", ");
+        }
+    }
+    joined.extend_from_slice(b"Cookie");
+    HeaderValue::from_bytes(&joined).ok()
 }
 
 /// Decides by express-session's rules, skips a touch that is not due yet, and renews
@@ -233,4 +277,47 @@ fn failure<B>(req: HttpRequest, e: &SessionError) -> ServiceResponse<EitherBody<
     }
     tracing::error!("{e}{causes}");
     ServiceResponse::new(req, HttpResponse::InternalServerError().finish()).map_into_right_body()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vary(lines: &[&'static str]) -> Option<HeaderValue> {
+        let mut headers = HeaderMap::new();
+        for line in lines {
+            headers.append(VARY, HeaderValue::from_static(line));
+        }
+        vary_with_cookie(&headers)
+    }
+
+    #[test]
+    fn cookie_is_added_to_vary_once() {
+        assert_eq!(vary(&[]).unwrap(), "Cookie");
+        assert_eq!(vary(&["Origin"]).unwrap(), "Origin, Cookie");
+        assert_eq!(
+            vary(&["Origin", " Accept-Encoding "]).unwrap(),
+            "Origin, Accept-Encoding, Cookie"
+        );
+        assert_eq!(vary(&[""]).unwrap(), "Cookie");
+        assert_eq!(vary(&["Origin", "COOKIE"]), None);
+        assert_eq!(vary(&["Origin,cookie"]), None);
+        assert_eq!(vary(&["*"]), None);
+        assert_eq!(vary(&["Cookies"]).unwrap(), "Cookies, Cookie");
+    }
+
+    #[test]
+    fn a_handler_cache_control_is_kept_and_only_a_sent_cookie_adds_one() {
+        let mut headers = HeaderMap::new();
+        mark_private(&mut headers, false);
+        assert_eq!(headers.get(CACHE_CONTROL), None);
+        assert_eq!(headers.get(VARY).unwrap(), "Cookie");
+        mark_private(&mut headers, true);
+        assert_eq!(headers.get(CACHE_CONTROL).unwrap(), "private, no-store");
+        assert_eq!(headers.get(VARY).unwrap(), "Cookie", "not twice");
+        let mut headers = HeaderMap::new();
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        mark_private(&mut headers, true);
+        assert_eq!(headers.get(CACHE_CONTROL).unwrap(), "no-cache");
+    }
 }
