@@ -163,3 +163,252 @@ async fn a_handler_sees_the_expiry_a_touch_renewed() {
         "renewed by the touch 2.1 s in, not shrinking: {seen}"
     );
 }
+
+/// A store with `max` sessions and no background task (the tests sweep by hand).
+fn bounded(max: usize) -> MemoryStore {
+    MemoryStore::builder()
+        .max_sessions(max)
+        .sweep_interval(Duration::ZERO)
+        .build()
+}
+
+async fn present(store: &MemoryStore, sid: &str) -> bool {
+    store.get(sid).await.expect("get").is_some()
+}
+
+#[actix_rt::test]
+async fn the_store_never_holds_more_than_its_maximum() {
+    let store = bounded(64);
+    for i in 0..1000_i64 {
+        let rec = record(Some(60_000 + (i * 7919) % 1000), json!({"i": i}));
+        store.set(&format!("s{i}"), &rec).await.expect("set");
+        assert!(
+            store.entry_count() <= 64,
+            "{} after {i}",
+            store.entry_count()
+        );
+    }
+    assert_eq!(store.entry_count(), 64);
+    assert_eq!(store.len().await.expect("len"), 64);
+    assert!(present(&store, "s999").await, "the newest is kept");
+}
+
+/// A store large enough to be sharded enforces the limit per shard: never more than
+/// the maximum in all.
+#[actix_rt::test]
+async fn a_sharded_store_never_holds_more_than_its_maximum() {
+    let store = bounded(5_000);
+    let rec = Arc::new(record(Some(60_000), json!({})));
+    for i in 0..8_000 {
+        let created = store.create(&format!("s{i}"), &rec).await.expect("create");
+        assert!(created.is_some());
+    }
+    assert!(store.entry_count() <= 5_000, "{}", store.entry_count());
+    assert!(
+        store.entry_count() > 4_900,
+        "the shards fill: {}",
+        store.entry_count()
+    );
+}
+
+#[actix_rt::test]
+async fn a_full_store_evicts_the_sessions_that_expire_soonest() {
+    let store = bounded(8);
+    for i in [3_i64, 6, 0, 7, 1, 5, 2, 4] {
+        let rec = record(Some(600_000 + i * 60_000), json!({"i": i}));
+        store.set(&format!("old{i}"), &rec).await.expect("set");
+    }
+    for i in 0..3 {
+        let rec = record(Some(3_600_000), json!({}));
+        store.set(&format!("new{i}"), &rec).await.expect("set");
+    }
+    assert_eq!(store.entry_count(), 8);
+    for i in 0..8 {
+        let kept = present(&store, &format!("old{i}")).await;
+        assert_eq!(kept, i >= 3, "old{i}: the three soonest-expiring go");
+    }
+    for i in 0..3 {
+        assert!(present(&store, &format!("new{i}")).await);
+    }
+}
+
+#[actix_rt::test]
+async fn a_full_store_evicts_expired_sessions_first() {
+    let store = bounded(4);
+    for (sid, ms) in [
+        ("a", 60_000),
+        ("dead1", -1_000),
+        ("c", 120_000),
+        ("dead2", -5),
+    ] {
+        store
+            .set(sid, &record(Some(ms), json!({})))
+            .await
+            .expect("set");
+    }
+    let soon = record(Some(30_000), json!({}));
+    store.set("e", &soon).await.expect("set");
+    store.set("f", &soon).await.expect("set");
+    assert_eq!(store.entry_count(), 4, "both expired entries went");
+    for sid in ["a", "c", "e", "f"] {
+        assert!(present(&store, sid).await, "{sid} is live and kept");
+    }
+    store
+        .set("g", &record(Some(600_000), json!({})))
+        .await
+        .expect("set");
+    assert_eq!(store.entry_count(), 4);
+    assert!(present(&store, "a").await && present(&store, "c").await);
+    assert!(present(&store, "g").await);
+    let sooner_left = present(&store, "e").await as u8 + present(&store, "f").await as u8;
+    assert_eq!(sooner_left, 1, "one of the two soonest (30 s) went");
+}
+
+/// Writes that do not add an ID (a `create` that finds the ID taken, `save_if`, a `set`
+/// that replaces, `touch`, a `create` over an expired entry) evict nothing.
+#[actix_rt::test]
+async fn writes_to_existing_sessions_at_the_limit_evict_nothing() {
+    let store = bounded(4);
+    let rec = Arc::new(record(Some(60_000), json!({"v": 1})));
+    for sid in ["a", "b", "c"] {
+        assert!(store.create(sid, &rec).await.expect("create").is_some());
+    }
+    store
+        .set("dead", &record(Some(-1_000), json!({})))
+        .await
+        .expect("set");
+    let all_there = |store: MemoryStore| async move {
+        assert_eq!(store.entry_count(), 4);
+        for sid in ["a", "b", "c"] {
+            assert!(present(&store, sid).await, "{sid} kept");
+        }
+    };
+
+    assert!(store.create("a", &rec).await.expect("create").is_none());
+    all_there(store.clone()).await;
+    let loaded = store.load("b").await.expect("load").expect("found");
+    let next = Arc::new(record(Some(90_000), json!({"v": 2})));
+    let outcome = store.save_if("b", &next, &loaded.version).await;
+    assert!(matches!(outcome, Ok(SaveOutcome::Saved(_))), "{outcome:?}");
+    all_there(store.clone()).await;
+    store.set("c", &next).await.expect("set");
+    store.touch("a", &next).await.expect("touch");
+    all_there(store.clone()).await;
+    assert!(store.create("dead", &rec).await.expect("create").is_some());
+    all_there(store.clone()).await;
+    assert!(present(&store, "dead").await, "recreated in place");
+}
+
+#[actix_rt::test]
+async fn max_sessions_zero_counts_as_one() {
+    let store = bounded(0);
+    let rec = record(Some(60_000), json!({}));
+    store.set("a", &rec).await.expect("set");
+    store.set("b", &rec).await.expect("set");
+    assert_eq!(store.entry_count(), 1);
+    assert!(present(&store, "b").await);
+}
+
+/// The sweep removes expired entries in batches: more than one batch goes, the live
+/// ones stay.
+#[actix_rt::test]
+async fn evict_expired_removes_every_expired_entry_in_batches() {
+    let store = bounded(100_000);
+    let dead = record(Some(-1_000), json!({}));
+    for i in 0..3_000 {
+        store.set(&format!("dead{i}"), &dead).await.expect("set");
+    }
+    let live = record(Some(60_000), json!({}));
+    for i in 0..10 {
+        store.set(&format!("live{i}"), &live).await.expect("set");
+    }
+    store.evict_expired();
+    assert_eq!(store.entry_count(), 10);
+}
+
+/// How long the sweep blocks a reader at 1 M sessions (half of them expired). Not a
+/// pass/fail test: run it in release and read the numbers.
+///
+/// `cargo test --release --test store_memory -- --ignored --nocapture sweep_timing`
+#[test]
+#[ignore = "a 1 M-session measurement; run by hand in release"]
+fn sweep_timing() {
+    use futures_util::FutureExt;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::Instant;
+
+    const N: usize = 1_000_000;
+    let store = MemoryStore::builder()
+        .sweep_interval(Duration::ZERO)
+        .max_sessions(usize::MAX)
+        .build();
+    let live = record(Some(3_600_000), json!({"user": "someone", "n": 1}));
+    let dead = record(Some(-1_000), json!({"user": "someone", "n": 1}));
+    for i in 0..N {
+        let rec = if i % 2 == 0 { &live } else { &dead };
+        store
+            .set(&format!("session-{i:026}"), rec)
+            .now_or_never()
+            .expect("ready")
+            .expect("set");
+    }
+    let runs = [
+        ("idle, no sweep", N),
+        ("half expired", N / 2),
+        ("none expired", N / 2),
+    ];
+    for (label, expect_left) in runs {
+        let stop = Arc::new(AtomicBool::new(false));
+        let reader = {
+            let (store, stop) = (store.clone(), Arc::clone(&stop));
+            std::thread::spawn(move || {
+                let (mut worst, mut reads) = (Duration::ZERO, 0_u64);
+                while !stop.load(Ordering::Relaxed) {
+                    for i in (0..64).map(|i| i * 2) {
+                        let t = Instant::now();
+                        let found = store.get(&format!("session-{i:026}")).now_or_never();
+                        assert!(found.expect("ready").expect("get").is_some());
+                        worst = worst.max(t.elapsed());
+                        reads += 1;
+                    }
+                }
+                (worst, reads)
+            })
+        };
+        std::thread::sleep(Duration::from_millis(50));
+        let t = Instant::now();
+        if expect_left < N {
+            store.evict_expired();
+        }
+        let took = t.elapsed();
+        std::thread::sleep(Duration::from_millis(50));
+        stop.store(true, Ordering::Relaxed);
+        let (worst, reads) = reader.join().expect("reader");
+        assert_eq!(store.entry_count(), expect_left);
+        println!("sweep, {N} sessions, {label}: whole sweep {took:?}");
+        println!("  worst read while it ran {worst:?} ({reads} reads)");
+    }
+}
+
+/// What adding a session to a full store costs (one scan of a shard for the
+/// soonest-expiring entry), at the default limit and at 1 M. Run as `sweep_timing`.
+///
+/// `cargo test --release --test store_memory -- --ignored --nocapture full_store_timing`
+#[test]
+#[ignore = "a 1 M-session measurement; run by hand in release"]
+fn full_store_timing() {
+    use futures_util::FutureExt;
+    use std::time::Instant;
+
+    let rec = record(Some(3_600_000), json!({"user": "someone", "n": 1}));
+    for max in [100_000, 1_000_000] {
+        let store = bounded(max);
+        let set = |sid: String| store.set(&sid, &rec).now_or_never().expect("ready");
+        (0..max).for_each(|i| set(format!("fill-{i:026}")).expect("set"));
+        let t = Instant::now();
+        (0..10_000).for_each(|i| set(format!("more-{i:026}")).expect("set"));
+        let each = t.elapsed() / 10_000;
+        assert!(store.entry_count() <= max);
+        println!("a set into a full store of {max}: {each:?} each");
+    }
+}

@@ -11,8 +11,19 @@ use super::{Loaded, SaveOutcome, SessionStore, StoreError, StoreFuture, Version}
 use crate::encoding::{ms_system_time, now_ms};
 use crate::record::SessionRecord;
 
-const SHARDS: usize = 16;
 const DAY: Duration = Duration::from_secs(86_400);
+/// The default [`MemoryStoreBuilder::max_sessions`].
+const DEFAULT_MAX_SESSIONS: usize = 100_000;
+/// At most this many shards, each of at least `MIN_PER_SHARD` sessions: a small store is
+/// one shard, so its limit and eviction order are exact.
+const MAX_SHARDS: usize = 16;
+const MIN_PER_SHARD: usize = 1024;
+/// The sweep removes expired entries this many per write lock, so readers wait at most
+/// one batch (see the `sweep_timing` test).
+const SWEEP_BATCH: usize = 256;
+/// A full shard evicts this share of itself at once (at least one entry): finding the
+/// soonest-expiring entries scans the shard, so the scan is paid once per many inserts.
+const EVICT_SHARE: usize = 256;
 
 /// One stored session: the parsed record, shared read-only with the requests that load
 /// it (a request that changes its session copies it first, so nothing reaches the store
@@ -39,13 +50,21 @@ impl Entry {
     }
 }
 
-type Shard = RwLock<HashMap<Box<str>, Entry>>;
+type Map = HashMap<Box<str>, Entry>;
+
+/// One lock's share of the sessions, holding at most `cap` entries.
+struct Shard {
+    map: RwLock<Map>,
+    cap: usize,
+}
 
 struct Inner {
     shards: Box<[Shard]>,
     default_ttl_ms: i64,
     sweep_interval: Option<Duration>,
     sweeping: AtomicBool,
+    /// Whether the "store is full" warning was logged (once per store).
+    warned_full: AtomicBool,
     /// The last version handed out: every write gets a new one, so a record destroyed
     /// and written again never matches a version read before.
     writes: AtomicU64,
@@ -63,6 +82,11 @@ struct Inner {
 ///
 /// The eviction task starts with the first store call made inside a Tokio runtime (the
 /// one actix-web runs on) and ends when the last handle is dropped.
+///
+/// The store is bounded: it holds at most [`max_sessions`](MemoryStoreBuilder::max_sessions)
+/// entries (default 100 000), so a client that makes sessions in a loop cannot exhaust
+/// memory. When it is full, adding a session evicts the sessions that expire soonest
+/// (expired ones first).
 ///
 /// ```
 /// use std::time::Duration;
@@ -96,6 +120,7 @@ impl Default for MemoryStore {
 pub struct MemoryStoreBuilder {
     sweep_interval: Option<Duration>,
     default_ttl: Duration,
+    max_sessions: usize,
 }
 
 impl MemoryStoreBuilder {
@@ -121,14 +146,49 @@ impl MemoryStoreBuilder {
         self
     }
 
+    /// The most sessions the store holds, expired ones not yet evicted included.
+    /// Default 100 000: about 100 MB for small sessions (a parsed session of ~100 bytes of
+    /// JSON costs about 1 KB resident, see BENCHMARKS.md), safe in a small container.
+    /// More live sessions than that in one process is a case for a shared store (Redis,
+    /// PostgreSQL), or raise the limit; `usize::MAX` removes it. A value of 0 counts as 1.
+    ///
+    /// Adding a session to a full store (a `set` or `create` of a new ID; replacing,
+    /// touching or `save_if` of an existing one never evicts) first evicts expired
+    /// sessions, then the live sessions that expire soonest, and logs a warning the first
+    /// time a live one goes.
+    ///
+    /// The limit is enforced per shard: a store of `max` sessions has
+    /// `n = clamp(max / 1024, 1, 16)` shards of `max / n` sessions each (the remainder
+    /// spread over the first shards), so it never holds more than `max` in all. Below 2048
+    /// it is one shard and the eviction order is exact; in a sharded store the evicted
+    /// sessions are the soonest-expiring of their shard. A full shard evicts its
+    /// soonest-expiring 1/256 at once (at least one session), so that a flood of new
+    /// sessions costs one scan of the shard per 256th of it, not one per session.
+    ///
+    /// ```
+    /// let store = actix_express_session::MemoryStore::builder()
+    ///     .max_sessions(10_000)
+    ///     .build();
+    /// ```
+    pub fn max_sessions(mut self, max: usize) -> Self {
+        self.max_sessions = max.max(1);
+        self
+    }
+
     /// The store.
     pub fn build(self) -> MemoryStore {
-        let shards = (0..SHARDS).map(|_| RwLock::new(HashMap::new())).collect();
+        let max = self.max_sessions;
+        let n = (max / MIN_PER_SHARD).clamp(1, MAX_SHARDS);
+        let shard = |i: usize| Shard {
+            map: RwLock::new(HashMap::new()),
+            cap: max / n + usize::from(i < max % n),
+        };
         let inner = Inner {
-            shards,
+            shards: (0..n).map(shard).collect(),
             default_ttl_ms: i64::try_from(self.default_ttl.as_millis()).unwrap_or(i64::MAX),
             sweep_interval: self.sweep_interval,
             sweeping: AtomicBool::new(false),
+            warned_full: AtomicBool::new(false),
             writes: AtomicU64::new(0),
         };
         MemoryStore {
@@ -143,11 +203,12 @@ impl MemoryStore {
         Self::builder().build()
     }
 
-    /// A builder for the sweep interval and default TTL.
+    /// A builder for the sweep interval, default TTL and size limit.
     pub fn builder() -> MemoryStoreBuilder {
         MemoryStoreBuilder {
             sweep_interval: Some(Duration::from_secs(60)),
             default_ttl: DAY,
+            max_sessions: DEFAULT_MAX_SESSIONS,
         }
     }
 
@@ -157,7 +218,8 @@ impl MemoryStore {
         self.inner.shards.iter().map(|s| read(s).len()).sum()
     }
 
-    /// Removes every expired entry now (the background task does this on its interval).
+    /// Removes every expired entry now (the background task does this on its interval),
+    /// a batch at a time so that readers and writers never wait for a whole shard.
     pub fn evict_expired(&self) {
         self.inner.evict_expired(now_ms());
     }
@@ -169,7 +231,7 @@ impl MemoryStore {
         let fnv = sid.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
             (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
         });
-        &self.inner.shards[(fnv % SHARDS as u64) as usize]
+        &self.inner.shards[(fnv % self.inner.shards.len() as u64) as usize]
     }
 
     fn expiry_of(&self, rec: &SessionRecord, now: i64) -> i64 {
@@ -221,20 +283,41 @@ impl MemoryStore {
     fn set_now(&self, sid: &str, rec: Arc<SessionRecord>) -> u64 {
         let entry = self.entry(rec);
         let version = entry.version;
-        write(self.shard(sid)).insert(sid.into(), entry);
+        let shard = self.shard(sid);
+        self.insert_bounded(&mut write(shard), shard.cap, sid, entry);
         version
     }
 
     fn create_now(&self, sid: &str, rec: &Arc<SessionRecord>) -> Option<Version> {
         let now = now_ms();
-        let mut map = write(self.shard(sid));
+        let shard = self.shard(sid);
+        let mut map = write(shard);
         if map.get(sid).is_some_and(|e| e.live(now)) {
             return None;
         }
         let entry = self.entry(Arc::clone(rec));
         let version = Version::from_number(entry.version);
-        map.insert(sid.into(), entry);
+        self.insert_bounded(&mut map, shard.cap, sid, entry);
         Some(version)
+    }
+
+    /// Inserts under the caller's lock, first evicting the soonest-expiring entries when
+    /// `sid` is new and the shard is full.
+    fn insert_bounded(&self, map: &mut Map, cap: usize, sid: &str, entry: Entry) {
+        if map.len() >= cap && !map.contains_key(sid) {
+            let now = now_ms();
+            while map.len() >= cap {
+                let live = evict_soonest(map, cap, now);
+                if live > 0 && !self.inner.warned_full.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(
+                        max_sessions = self.inner.shards.iter().map(|s| s.cap).sum::<usize>(),
+                        "the memory store is full: evicting the live sessions that expire \
+                         soonest (raise MemoryStoreBuilder::max_sessions or use a shared store)"
+                    );
+                }
+            }
+        }
+        map.insert(sid.into(), entry);
     }
 
     fn save_if_now(&self, sid: &str, rec: &Arc<SessionRecord>, expected: &Version) -> SaveOutcome {
@@ -293,10 +376,47 @@ impl MemoryStore {
 
 impl Inner {
     fn evict_expired(&self, now: i64) {
-        for shard in self.shards.iter() {
-            write(shard).retain(|_, e| e.live(now));
-        }
+        self.shards.iter().for_each(|s| sweep_shard(s, now));
     }
+}
+
+/// Finds the shard's expired IDs under its read lock (readers go on), then removes them
+/// `SWEEP_BATCH` at a time under short write locks, re-checking each there (a `set` since
+/// the scan may have made it live again), and frees the removed records after the lock
+/// is released.
+fn sweep_shard(shard: &Shard, now: i64) {
+    let expired: Vec<Box<str>> = read(shard)
+        .iter()
+        .filter(|(_, e)| !e.live(now))
+        .map(|(sid, _)| sid.clone())
+        .collect();
+    for batch in expired.chunks(SWEEP_BATCH) {
+        let removed: Vec<Entry> = {
+            let mut map = write(shard);
+            let taken = batch
+                .iter()
+                .filter_map(|sid| remove_expired(&mut map, sid, now));
+            taken.collect()
+        };
+        drop(removed);
+    }
+}
+
+/// Evicts the soonest-expiring `1 / EVICT_SHARE` of a full shard (at least one entry;
+/// expired entries expire soonest, so they go first), so that the scan this takes is
+/// paid once per many inserts. Returns how many of them were still live.
+fn evict_soonest(map: &mut Map, cap: usize, now: i64) -> usize {
+    let mut by_expiry: Vec<(i64, &str)> =
+        map.iter().map(|(sid, e)| (e.expires_ms, &**sid)).collect();
+    let n = (cap / EVICT_SHARE).clamp(1, by_expiry.len().max(1));
+    if n < by_expiry.len() {
+        by_expiry.select_nth_unstable(n - 1);
+    }
+    let doomed = &by_expiry[..n.min(by_expiry.len())];
+    let live = doomed.iter().filter(|(at, _)| *at > now).count();
+    let doomed: Vec<Box<str>> = doomed.iter().map(|(_, sid)| Box::from(*sid)).collect();
+    doomed.iter().for_each(|sid| drop(map.remove(sid)));
+    live
 }
 
 /// Clears the `sweeping` flag however the task ends (store dropped, runtime shut down),
@@ -322,22 +442,25 @@ async fn sweep(store: Weak<Inner>, every: Duration) {
 
 /// Removes the entry under `sid` if it is still expired: a `set` may have replaced it
 /// since the caller saw it expired.
-fn remove_expired(map: &mut HashMap<Box<str>, Entry>, sid: &str, now: i64) {
-    if map.get(sid).is_some_and(|e| !e.live(now)) {
-        map.remove(sid);
-    }
+fn remove_expired(map: &mut Map, sid: &str, now: i64) -> Option<Entry> {
+    map.get(sid)
+        .is_some_and(|e| !e.live(now))
+        .then(|| map.remove(sid))
+        .flatten()
 }
 
 /// A poisoned lock only means another thread panicked mid-operation; every operation
 /// leaves the map consistent, so the data is still good.
-fn read(shard: &Shard) -> std::sync::RwLockReadGuard<'_, HashMap<Box<str>, Entry>> {
+fn read(shard: &Shard) -> std::sync::RwLockReadGuard<'_, Map> {
     shard
+        .map
         .read()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-fn write(shard: &Shard) -> std::sync::RwLockWriteGuard<'_, HashMap<Box<str>, Entry>> {
+fn write(shard: &Shard) -> std::sync::RwLockWriteGuard<'_, Map> {
     shard
+        .map
         .write()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }

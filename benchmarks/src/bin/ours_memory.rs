@@ -5,7 +5,8 @@ use benchmarks::{ours, BoxError};
 
 #[actix_web::main]
 async fn main() -> Result<(), BoxError> {
-    let store = MemoryStore::new();
+    // No size limit: the scaling runs put up to a million sessions in before serving.
+    let store = MemoryStore::builder().max_sessions(usize::MAX).build();
     ours::prefill(&store).await?;
     ours::serve(store).await
 }
