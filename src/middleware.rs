@@ -200,7 +200,8 @@ fn touch_due(config: &Config, st: &State, now: i64) -> bool {
 }
 
 /// Runs the store operation the outcome calls for. A save that finds the session
-/// destroyed meanwhile writes nothing and clears the cookie instead.
+/// destroyed meanwhile writes nothing and sends no cookie; one that finds it moved to a
+/// new ID (reissued) saves there and sends that cookie.
 async fn store(
     slot: &Slot,
     mut outcome: Outcome,
