@@ -1,6 +1,7 @@
 //! [`SessionMiddleware`], its builder, and the validated configuration it carries.
 
 use std::fmt;
+use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -8,14 +9,19 @@ use actix_web::dev::ServiceRequest;
 use actix_web::http::header::{HeaderMap, COOKIE};
 use actix_web::HttpRequest;
 
+use crate::breaker::{Breaker, CircuitBreaker};
 use crate::cookie::{find_cookie, CookieOptions, SameSite, Secure, SessionCookie};
 use crate::encoding::decode_uri_component;
 use crate::error::SessionError;
+use crate::events::{Hook, SessionEvent};
 use crate::gate::Gate;
+use crate::observe::{self, Event, Tagger};
+use crate::outage::OutagePolicy;
 use crate::record::{SessionRecord, CREATED_AT_KEY, ISSUED_AT_KEY, REISSUED_TO_KEY};
 use crate::rules::Rules;
 use crate::signature::{Keys, Secrets};
 use crate::store::SessionStore;
+use crate::watched::Watched;
 
 /// The default [`SessionMiddlewareBuilder::touch_after`].
 const DEFAULT_TOUCH_AFTER: Duration = Duration::from_secs(60);
@@ -106,6 +112,8 @@ pub enum ConfigError {
     InvalidReissue(&'static str),
     /// `reissue_after` needs conditional writes: `write_policy(WritePolicy::Merge)`.
     ReissueWithoutMerge,
+    /// `circuit_breaker`: zero failures or a zero cool-down.
+    InvalidCircuitBreaker(&'static str),
 }
 
 impl fmt::Display for ConfigError {
@@ -133,6 +141,7 @@ impl fmt::Display for ConfigError {
             ConfigError::ReissueWithoutMerge => f.write_str(
                 "`reissue_after` requires `write_policy(WritePolicy::Merge)` (conditional writes)",
             ),
+            ConfigError::InvalidCircuitBreaker(why) => write!(f, "`circuit_breaker`: {why}"),
         }
     }
 }
@@ -191,6 +200,9 @@ pub(crate) struct Config {
     pub(crate) cache_headers: bool,
     /// See [`SessionMiddlewareBuilder::clear_site_data_on_destroy`].
     pub(crate) clear_site_data: bool,
+    /// See [`SessionMiddlewareBuilder::outage_policy`].
+    pub(crate) outage: OutagePolicy,
+    on_event: Option<Hook>,
 }
 
 impl Config {
@@ -215,12 +227,28 @@ impl Config {
         let raw = headers
             .get_all(COOKIE)
             .find_map(|h| find_cookie(h.as_bytes(), &self.name))?;
+        let verified = self.verify(raw);
+        if verified.is_none() {
+            observe::count(Event::CookieRejected);
+            tracing::debug!(cookie = %self.name, "session cookie rejected: not validly signed");
+        }
+        verified
+    }
+
+    fn verify(&self, raw: &[u8]) -> Option<(String, bool)> {
         if raw.len() > MAX_COOKIE_LEN {
             return None;
         }
         let value = decode_uri_component(raw)?;
         let (id, by) = self.keys.unsign_by(value.strip_prefix("s:")?)?;
         (id.len() <= MAX_ID_LEN).then(|| (id.to_owned(), by > 0 && self.resign_rotated))
+    }
+
+    /// Tells the `on_event` callback, if there is one.
+    pub(crate) fn emit(&self, req: &HttpRequest, event: SessionEvent<'_>) {
+        if let Some(hook) = &self.on_event {
+            hook(req, &event);
+        }
     }
 
     /// A record for a new session: a new cookie, its creation time when the absolute
@@ -292,6 +320,8 @@ impl fmt::Debug for Config {
             .field("genid", &self.genid.as_ref().map(|_| "custom"))
             .field("cache_headers", &self.cache_headers)
             .field("clear_site_data", &self.clear_site_data)
+            .field("outage", &self.outage)
+            .field("on_event", &self.on_event.as_ref().map(|_| "custom"))
             .finish()
     }
 }
@@ -302,8 +332,10 @@ impl fmt::Debug for Config {
 /// `HttpServer` factory and clone it into each worker.
 pub struct SessionMiddleware<S> {
     pub(crate) config: Arc<Config>,
-    pub(crate) store: Arc<S>,
+    /// The store behind the circuit breaker and the instruments.
+    pub(crate) store: Arc<Watched>,
     pub(crate) gate: Arc<Gate>,
+    store_type: PhantomData<fn() -> S>,
 }
 
 impl<S> Clone for SessionMiddleware<S> {
@@ -312,6 +344,7 @@ impl<S> Clone for SessionMiddleware<S> {
             config: Arc::clone(&self.config),
             store: Arc::clone(&self.store),
             gate: Arc::clone(&self.gate),
+            store_type: PhantomData,
         }
     }
 }
@@ -350,6 +383,9 @@ impl<S: SessionStore> SessionMiddleware<S> {
             genid: None,
             cache_headers: true,
             clear_site_data_on_destroy: false,
+            circuit_breaker: CircuitBreaker::default(),
+            outage_policy: OutagePolicy::default(),
+            on_event: None,
         }
     }
 }
@@ -372,6 +408,9 @@ pub struct SessionMiddlewareBuilder<S> {
     genid: Option<Genid>,
     cache_headers: bool,
     clear_site_data_on_destroy: bool,
+    circuit_breaker: CircuitBreaker,
+    outage_policy: OutagePolicy,
+    on_event: Option<Hook>,
 }
 
 impl<S> fmt::Debug for SessionMiddlewareBuilder<S> {
@@ -393,6 +432,8 @@ impl<S> fmt::Debug for SessionMiddlewareBuilder<S> {
                 "clear_site_data_on_destroy",
                 &self.clear_site_data_on_destroy,
             )
+            .field("circuit_breaker", &self.circuit_breaker)
+            .field("outage_policy", &self.outage_policy)
             .finish_non_exhaustive()
     }
 }
@@ -595,6 +636,60 @@ impl<S: SessionStore> SessionMiddlewareBuilder<S> {
         self
     }
 
+    /// The circuit breaker in front of the store. Default [`CircuitBreaker::default`]:
+    /// after 3 failed store calls in a row, calls fail at once (answered by the
+    /// [`outage_policy`](Self::outage_policy)) and one probe every 250 ms finds out when
+    /// the store answers again. [`CircuitBreaker::off`] turns it off.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use actix_express_session::{CircuitBreaker, MemoryStore, SessionMiddleware};
+    ///
+    /// let sessions = SessionMiddleware::builder(MemoryStore::new(), "keyboard cat")
+    ///     .circuit_breaker(CircuitBreaker::new().failures(5).cool_down(Duration::from_millis(500)))
+    ///     .build()
+    ///     .expect("a valid configuration");
+    /// # drop(sessions);
+    /// ```
+    pub fn circuit_breaker(mut self, breaker: CircuitBreaker) -> Self {
+        self.circuit_breaker = breaker;
+        self
+    }
+
+    /// What a request gets when the store fails. Default
+    /// [`OutagePolicy::InternalServerError`], an empty 500.
+    pub fn outage_policy(mut self, policy: OutagePolicy) -> Self {
+        self.outage_policy = policy;
+        self
+    }
+
+    /// A callback for each [`SessionEvent`] (created, regenerated, destroyed, expired),
+    /// called after the store has made the change, with the request that caused it: an
+    /// audit trail of logins and logouts. It runs on the request's thread: keep it quick
+    /// (send to a channel for anything slow).
+    ///
+    /// ```
+    /// use actix_express_session::{MemoryStore, SessionEvent, SessionMiddleware};
+    ///
+    /// let sessions = SessionMiddleware::builder(MemoryStore::new(), "keyboard cat")
+    ///     .on_event(|req, event| {
+    ///         if let SessionEvent::Destroyed { record, .. } = event {
+    ///             let user = record.data.get("user");
+    ///             tracing::info!(?user, peer = ?req.peer_addr(), "logout");
+    ///         }
+    ///     })
+    ///     .build()
+    ///     .expect("a valid configuration");
+    /// # drop(sessions);
+    /// ```
+    pub fn on_event(
+        mut self,
+        hook: impl Fn(&HttpRequest, &SessionEvent<'_>) + Send + Sync + 'static,
+    ) -> Self {
+        self.on_event = Some(Arc::new(hook));
+        self
+    }
+
     /// Checks the options and builds the middleware.
     ///
     /// # Errors
@@ -624,11 +719,21 @@ impl<S: SessionStore> SessionMiddlewareBuilder<S> {
             genid: self.genid,
             cache_headers: self.cache_headers,
             clear_site_data: self.clear_site_data_on_destroy,
+            outage: self.outage_policy,
+            on_event: self.on_event,
         };
+        let tagger = Tagger::new(self.secrets.iter().next().unwrap_or_default());
+        let store = Watched::new(
+            Arc::new(self.store),
+            short_type_name::<S>(),
+            Breaker::new(self.circuit_breaker),
+            tagger,
+        );
         Ok(SessionMiddleware {
             config: Arc::new(config),
-            store: Arc::new(self.store),
+            store: Arc::new(store),
             gate: Arc::default(),
+            store_type: PhantomData,
         })
     }
 
@@ -644,11 +749,33 @@ impl<S: SessionStore> SessionMiddlewareBuilder<S> {
         }
         validate_attributes(&self.cookie)?;
         validate_prefixes(&self.name, &self.cookie)?;
+        validate_breaker(self.circuit_breaker)?;
         match self.reissue_after {
             Some(every_grace) => validate_reissue(every_grace, self.write_policy),
             None => Ok(()),
         }
     }
+}
+
+fn validate_breaker(breaker: CircuitBreaker) -> Result<(), ConfigError> {
+    if breaker.failures == 0 {
+        return Err(ConfigError::InvalidCircuitBreaker(
+            "`failures` must be at least 1",
+        ));
+    }
+    if breaker.cool_down.is_zero() {
+        return Err(ConfigError::InvalidCircuitBreaker(
+            "`cool_down` must not be zero",
+        ));
+    }
+    Ok(())
+}
+
+/// A type's name without its path: `RedisStore` for `actix_express_session::...::RedisStore`.
+fn short_type_name<S>() -> &'static str {
+    let full = std::any::type_name::<S>();
+    let path = full.split('<').next().unwrap_or(full);
+    path.rsplit("::").next().unwrap_or(path)
 }
 
 fn validate_reissue(

@@ -101,28 +101,36 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+mod breaker;
 mod config;
 mod context;
 mod cookie;
 mod encoding;
 mod error;
+mod events;
 mod gate;
 mod id;
 mod middleware;
+mod observe;
+mod outage;
 mod record;
 mod rules;
 mod session;
 mod signature;
 pub mod store;
+mod watched;
 
+pub use breaker::CircuitBreaker;
 pub use config::{
     ConfigError, Load, SessionMiddleware, SessionMiddlewareBuilder, TrustProxy, Unset, WritePolicy,
 };
 pub use cookie::{CookieOptions, Priority, SameSite, Secure, SessionCookie};
 pub use error::SessionError;
+pub use events::SessionEvent;
 pub use id::{generate_id, uuid_v4_id};
 #[doc(hidden)]
 pub use middleware::SessionMiddlewareService;
+pub use outage::OutagePolicy;
 pub use record::{Fingerprint, SessionRecord, CREATED_AT_KEY, ISSUED_AT_KEY, REISSUED_TO_KEY};
 pub use session::{Session, SessionExt};
 pub use signature::{sign, unsign, Secrets};

@@ -16,11 +16,13 @@ use futures_util::future::{ready, LocalBoxFuture, Ready};
 use crate::config::{Config, Load, SessionMiddleware};
 use crate::context::Context;
 use crate::encoding::now_ms;
+use crate::outage::OutagePolicy;
 use crate::rules::{decide, Outcome, Status};
 use crate::session::load::ensure_loaded;
 use crate::session::persist::{self, Written};
 use crate::session::{SessionError, Slot, State};
 use crate::store::SessionStore;
+use crate::watched::chain;
 
 impl<S, B, St> Transform<S, ServiceRequest> for SessionMiddleware<St>
 where
@@ -35,7 +37,7 @@ where
     type Future = Ready<Result<Self::Transform, Self::InitError>>;
 
     fn new_transform(&self, service: S) -> Self::Future {
-        let store: Arc<dyn SessionStore> = self.store.clone();
+        let store: Arc<dyn SessionStore> = Arc::clone(&self.store) as Arc<dyn SessionStore>;
         let ctx = Context {
             config: Arc::clone(&self.config),
             store,
@@ -90,7 +92,7 @@ where
             });
             if ctx.config.load == Load::Eager {
                 if let Err(e) = ensure_loaded(&slot, req.request()).await {
-                    return Ok(failure(req.into_parts().0, &e));
+                    return Ok(failure(&ctx.config, req.into_parts().0, &e));
                 }
             }
             req.extensions_mut().insert(Rc::clone(&slot));
@@ -101,16 +103,19 @@ where
 }
 
 /// Decides, runs the store operation and adds the cookie; a store failure replaces the
-/// response with an empty 500. A session the request never used costs nothing.
+/// response by the outage policy. A session the request never used costs nothing.
 async fn finish<B>(slot: &Slot, res: ServiceResponse<B>) -> ServiceResponse<EitherBody<B>> {
     let config = &slot.ctx.config;
+    if let Some(replacement) = store_failure(config, &res) {
+        return ServiceResponse::new(res.into_parts().0, replacement).map_into_right_body();
+    }
     let outcome = match slot.state.borrow_mut().as_mut() {
         Some(st) => plan(config, st),
         None => return res.map_into_left_body(),
     };
     let outcome = match store(slot, outcome, res.request()).await {
         Ok(outcome) => outcome,
-        Err(e) => return failure(res.into_parts().0, &e),
+        Err(e) => return failure(config, res.into_parts().0, &e),
     };
     let header = match slot.state.borrow().as_ref() {
         Some(st) => cookie_header(config, st, outcome),
@@ -209,7 +214,7 @@ async fn store(
 ) -> Result<Outcome, SessionError> {
     let store = &slot.ctx.store;
     if outcome.destroy {
-        persist::destroy(slot).await?;
+        persist::destroy(slot, req).await?;
     } else if outcome.save {
         match persist::save(slot, req).await? {
             Written::Saved => {}
@@ -267,17 +272,33 @@ fn cookie_header(config: &Config, st: &State, outcome: Outcome) -> Option<Header
         .ok()
 }
 
-/// An empty 500 for a session failure, logged with its cause chain.
-fn failure<B>(req: HttpRequest, e: &SessionError) -> ServiceResponse<EitherBody<B>> {
-    let mut causes = String::new();
-    let mut source = std::error::Error::source(e);
-    while let Some(cause) = source {
-        causes.push_str(": ");
-        causes.push_str(&cause.to_string());
-        source = cause.source();
+/// The response for a session failure: a store failure by the outage policy (the store
+/// call logged it), anything else an empty 500, logged with its cause chain.
+fn failure<B>(
+    config: &Config,
+    req: HttpRequest,
+    e: &SessionError,
+) -> ServiceResponse<EitherBody<B>> {
+    let response = match e {
+        SessionError::Store(_) => config.outage.respond(&req, e),
+        _ => {
+            tracing::error!("{}", chain(e));
+            HttpResponse::InternalServerError().finish()
+        }
+    };
+    ServiceResponse::new(req, response).map_into_right_body()
+}
+
+/// The outage policy's response in place of a handler's error response made from a
+/// store failure (a `?` on the extractor or on a store call).
+fn store_failure<B>(config: &Config, res: &ServiceResponse<B>) -> Option<HttpResponse> {
+    if matches!(config.outage, OutagePolicy::InternalServerError) {
+        return None; // the error's own response is that already
     }
-    tracing::error!("{e}{causes}");
-    ServiceResponse::new(req, HttpResponse::InternalServerError().finish()).map_into_right_body()
+    match res.response().error()?.as_error::<SessionError>()? {
+        e @ SessionError::Store(_) => Some(config.outage.respond(res.request(), e)),
+        _ => None,
+    }
 }
 
 #[cfg(test)]

@@ -249,8 +249,8 @@ impl Session {
     /// # Errors
     /// When the store fails (the session then stays as it was).
     pub async fn destroy(&self) -> Result<(), SessionError> {
-        let (slot, _) = self.slot()?;
-        persist::destroy(slot).await?;
+        let (slot, req) = self.slot()?;
+        persist::destroy(slot, req).await?;
         let mut st = self.state_mut()?;
         st.clear_data();
         st.status = Status::Destroyed;

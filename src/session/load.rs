@@ -14,6 +14,8 @@ use super::SessionError;
 use crate::config::Reissue;
 use crate::context::Context;
 use crate::encoding::now_ms;
+use crate::events::SessionEvent;
+use crate::observe::{self, Event};
 use crate::record::{SessionRecord, CREATED_AT_KEY, ISSUED_AT_KEY};
 use crate::store::Loaded;
 
@@ -69,6 +71,8 @@ async fn load(
     secure_connection: bool,
 ) -> Result<Option<State>, SessionError> {
     let Some(found) = fetch(ctx, &id).await? else {
+        observe::count(Event::Expired);
+        ctx.config.emit(req, SessionEvent::Expired { id: &id });
         return Ok(None);
     };
     let found = match ctx.config.reissue {

@@ -15,6 +15,7 @@ use super::SessionError;
 use crate::config::WritePolicy;
 use crate::context::Context;
 use crate::encoding::now_ms;
+use crate::events::SessionEvent;
 use crate::gate::Pass;
 use crate::record::SessionRecord;
 use crate::store::{Loaded, SaveOutcome, Version};
@@ -53,6 +54,7 @@ pub(crate) async fn save(slot: &Slot, req: &HttpRequest) -> Result<Written, Sess
             st.version.take(),
         )
     };
+    let new = version.is_none();
     let written = match (ctx.config.write_policy, version) {
         (WritePolicy::LastWriterWins, _) => overwrite(ctx, id, record).await,
         (WritePolicy::Merge, None) => create(ctx, req, id, record).await,
@@ -68,6 +70,9 @@ pub(crate) async fn save(slot: &Slot, req: &HttpRequest) -> Result<Written, Sess
     }
     match written {
         Ok((id, outcome)) => {
+            if new && outcome.is_some() {
+                ctx.config.emit(req, SessionEvent::Created { id: &id });
+            }
             st.id = id;
             match outcome {
                 Some((record, version)) => {
@@ -254,17 +259,32 @@ pub(crate) async fn regenerate(slot: &Slot, req: &HttpRequest) -> Result<(), Ses
         let previous = old.previous.as_deref().filter(|p| *p != id);
         reissue::destroy(ctx, &old.id, previous, old.may_have_moved).await
     };
-    let mut guard = slot.state.borrow_mut();
-    let st = guard.as_mut().ok_or(SessionError::NotLoaded)?;
-    st.regenerate_as(id, fresh, version);
-    destroyed
+    let created = version.is_some();
+    {
+        let mut guard = slot.state.borrow_mut();
+        let st = guard.as_mut().ok_or(SessionError::NotLoaded)?;
+        st.regenerate_as(id.clone(), fresh, version);
+    }
+    destroyed?;
+    if created {
+        ctx.config.emit(req, SessionEvent::Created { id: &id });
+    }
+    let (from, to) = (&old.id, &id);
+    ctx.config.emit(req, SessionEvent::Regenerated { from, to });
+    Ok(())
 }
 
 /// Destroys the session in the store, under every ID that leads to it.
-pub(crate) async fn destroy(slot: &Slot) -> Result<(), SessionError> {
+pub(crate) async fn destroy(slot: &Slot, req: &HttpRequest) -> Result<(), SessionError> {
     let place = Place::of(slot)?;
     let previous = place.previous.as_deref();
-    reissue::destroy(&slot.ctx, &place.id, previous, place.may_have_moved).await
+    reissue::destroy(&slot.ctx, &place.id, previous, place.may_have_moved).await?;
+    let config = &slot.ctx.config;
+    if let Some(st) = slot.state.borrow().as_ref() {
+        let (id, record) = (&place.id, &st.record);
+        config.emit(req, SessionEvent::Destroyed { id, record });
+    }
+    Ok(())
 }
 
 /// Re-reads the session (following a tombstone: the session may have been reissued

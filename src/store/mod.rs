@@ -114,6 +114,9 @@ pub enum StoreError {
     Serialization(serde_json::Error),
     /// The backend (network, database, ...) failed.
     Backend(Box<dyn std::error::Error + Send + Sync>),
+    /// Not tried: the middleware's [circuit breaker](crate::CircuitBreaker) is open
+    /// because the store kept failing; a probe finds out when it answers again.
+    Unavailable,
 }
 
 impl StoreError {
@@ -129,6 +132,9 @@ impl fmt::Display for StoreError {
             StoreError::Unsupported(op) => write!(f, "the session store does not support `{op}`"),
             StoreError::Serialization(_) => f.write_str("a stored session record is malformed"),
             StoreError::Backend(_) => f.write_str("the session store backend failed"),
+            StoreError::Unavailable => {
+                f.write_str("the session store is unavailable (circuit breaker open)")
+            }
         }
     }
 }
@@ -136,7 +142,7 @@ impl fmt::Display for StoreError {
 impl std::error::Error for StoreError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            StoreError::Unsupported(_) => None,
+            StoreError::Unsupported(_) | StoreError::Unavailable => None,
             StoreError::Serialization(e) => Some(e),
             StoreError::Backend(e) => Some(e.as_ref()),
         }

@@ -7,12 +7,14 @@ mod sql;
 
 use std::collections::HashMap;
 use std::fmt;
+use std::future::Future;
+use std::str::FromStr;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::{ready, FutureExt};
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use tokio::sync::OnceCell;
 
 pub use self::builder::{PostgresConfigError, PostgresStoreBuilder};
@@ -20,7 +22,11 @@ use super::{Loaded, SaveOutcome, SessionStore, StoreError, StoreFuture, Version}
 use crate::record::SessionRecord;
 
 /// How long [`PostgresStore::connect`]'s pool waits for a connection before failing.
-const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+const ACQUIRE_TIMEOUT: Duration = Duration::from_millis(500);
+/// The server-side `statement_timeout` of [`PostgresStore::connect`]'s connections:
+/// longer than the per-request bound, so that `all`, `len` and `clear` on a large table
+/// still finish, but a statement the client gave up on does not run forever.
+const STATEMENT_TIMEOUT_MS: &str = "5000";
 
 /// The state all clones of one store share.
 struct Inner {
@@ -35,6 +41,8 @@ struct Inner {
     table_ready: OnceCell<()>,
     prune_interval: Option<Duration>,
     pruning: AtomicBool,
+    /// Bounds each per-request operation; see [`PostgresStoreBuilder::query_timeout`].
+    query_timeout: Duration,
 }
 
 /// A [`SessionStore`] keeping sessions in a PostgreSQL table, row for row what
@@ -108,19 +116,41 @@ impl PostgresStore {
         PostgresStoreBuilder::new(pool)
     }
 
-    /// Connects to `url` with a pool that gives up on a connection after 3 seconds (so
-    /// that a dead database makes prompt errors) and does not ping connections before
-    /// use (one round trip per operation), and returns a store with the default settings.
+    /// Connects to `url` with a pool that gives up on a connection after 500 ms (so
+    /// that a dead or frozen database makes prompt errors), sets `statement_timeout` to
+    /// 5 s on its connections, and does not ping connections before use (one round trip
+    /// per operation); returns a store with the default settings.
     ///
     /// # Errors
     /// When the URL is invalid or the database cannot be reached.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let options = PgConnectOptions::from_str(url)
+            .map_err(StoreError::backend)?
+            .options([("statement_timeout", STATEMENT_TIMEOUT_MS)]);
         let pool = PgPoolOptions::new()
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .test_before_acquire(false)
-            .connect(url)
+            .connect_with(options)
             .await;
         Ok(Self::new(pool.map_err(StoreError::backend)?))
+    }
+
+    /// Runs one per-request operation within the query timeout.
+    fn bounded<'a, T: Send + 'a>(
+        &'a self,
+        op: impl Future<Output = Result<T, StoreError>> + Send + 'a,
+    ) -> StoreFuture<'a, T> {
+        let limit = self.inner.query_timeout;
+        async move {
+            match tokio::time::timeout(limit, op).await {
+                Ok(result) => result,
+                Err(_) => Err(StoreError::backend(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "postgres did not answer within the query timeout",
+                ))),
+            }
+        }
+        .boxed()
     }
 
     /// The pool the store uses.
@@ -153,15 +183,15 @@ impl PostgresStore {
 
 impl SessionStore for PostgresStore {
     fn get<'a>(&'a self, sid: &'a str) -> StoreFuture<'a, Option<SessionRecord>> {
-        async move { self.ready().await?.get(sid).await }.boxed()
+        self.bounded(async move { self.ready().await?.get(sid).await })
     }
 
     fn set<'a>(&'a self, sid: &'a str, rec: &'a SessionRecord) -> StoreFuture<'a, ()> {
-        async move { self.ready().await?.set(sid, rec).await }.boxed()
+        self.bounded(async move { self.ready().await?.set(sid, rec).await })
     }
 
     fn destroy<'a>(&'a self, sid: &'a str) -> StoreFuture<'a, ()> {
-        async move { self.ready().await?.destroy(sid).await }.boxed()
+        self.bounded(async move { self.ready().await?.destroy(sid).await })
     }
 
     /// Moves `expire` to the cookie's new expiry without rewriting `sess`, as
@@ -171,14 +201,14 @@ impl SessionStore for PostgresStore {
         if self.inner.disable_touch {
             return ready(Ok(())).boxed();
         }
-        async move { self.ready().await?.touch(sid, rec).await }.boxed()
+        self.bounded(async move { self.ready().await?.touch(sid, rec).await })
     }
 
     /// One `SELECT` of `sess` and `expire`; `extended_at` is `expire` less the cookie's
     /// `originalMaxAge` (the default TTL for a browser-session cookie) and a second for
     /// connect-pg-simple's rounding up.
     fn load<'a>(&'a self, sid: &'a str) -> StoreFuture<'a, Option<Loaded>> {
-        async move { self.ready().await?.load(sid).await }.boxed()
+        self.bounded(async move { self.ready().await?.load(sid).await })
     }
 
     /// One `INSERT ... ON CONFLICT (sid) DO UPDATE ... WHERE expire < now`.
@@ -187,7 +217,7 @@ impl SessionStore for PostgresStore {
         sid: &'a str,
         rec: &'a Arc<SessionRecord>,
     ) -> StoreFuture<'a, Option<Version>> {
-        async move { self.ready().await?.create(sid, rec).await }.boxed()
+        self.bounded(async move { self.ready().await?.create(sid, rec).await })
     }
 
     /// One `UPDATE ... WHERE sess::text = expected`; when it writes nothing, a
@@ -199,7 +229,7 @@ impl SessionStore for PostgresStore {
         rec: &'a Arc<SessionRecord>,
         expected: &'a Version,
     ) -> StoreFuture<'a, SaveOutcome> {
-        async move { self.ready().await?.save_if(sid, rec, expected).await }.boxed()
+        self.bounded(async move { self.ready().await?.save_if(sid, rec, expected).await })
     }
 
     fn all(&self) -> StoreFuture<'_, HashMap<String, SessionRecord>> {

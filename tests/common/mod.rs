@@ -243,12 +243,15 @@ impl SessionStore for Recorder {
     }
 }
 
-/// Fault injection: a [`MemoryStore`] whose calls fail on demand.
+/// Fault injection: a [`MemoryStore`] (every method, the atomic ones too) whose calls
+/// fail on demand.
 #[derive(Clone)]
 pub struct Flaky {
     pub inner: MemoryStore,
     /// Calls that still succeed before every call fails (`u64::MAX`: healthy).
     ok_left: Arc<AtomicU64>,
+    /// Calls that reached the store, failed or not.
+    reached: Arc<AtomicU64>,
 }
 
 impl Default for Flaky {
@@ -256,6 +259,7 @@ impl Default for Flaky {
         Flaky {
             inner: MemoryStore::new(),
             ok_left: Arc::new(AtomicU64::new(u64::MAX)),
+            reached: Arc::default(),
         }
     }
 }
@@ -283,10 +287,16 @@ impl Flaky {
         self.ok_left.store(calls, Ordering::SeqCst);
     }
 
+    /// How many calls have reached the store so far.
+    pub fn reached(&self) -> u64 {
+        self.reached.load(Ordering::SeqCst)
+    }
+
     fn check<'a, T: Send + 'a>(
         &self,
         op: impl FnOnce() -> StoreFuture<'a, T>,
     ) -> StoreFuture<'a, T> {
+        self.reached.fetch_add(1, Ordering::SeqCst);
         let left = self.ok_left.load(Ordering::SeqCst);
         if left == 0 {
             return Box::pin(async { Err(StoreError::backend(Outage)) });
@@ -310,6 +320,24 @@ impl SessionStore for Flaky {
     }
     fn touch<'a>(&'a self, sid: &'a str, rec: &'a SessionRecord) -> StoreFuture<'a, ()> {
         self.check(|| self.inner.touch(sid, rec))
+    }
+    fn load<'a>(&'a self, sid: &'a str) -> StoreFuture<'a, Option<Loaded>> {
+        self.check(|| self.inner.load(sid))
+    }
+    fn create<'a>(
+        &'a self,
+        sid: &'a str,
+        rec: &'a Arc<SessionRecord>,
+    ) -> StoreFuture<'a, Option<Version>> {
+        self.check(|| self.inner.create(sid, rec))
+    }
+    fn save_if<'a>(
+        &'a self,
+        sid: &'a str,
+        rec: &'a Arc<SessionRecord>,
+        expected: &'a Version,
+    ) -> StoreFuture<'a, SaveOutcome> {
+        self.check(|| self.inner.save_if(sid, rec, expected))
     }
 }
 

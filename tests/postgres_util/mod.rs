@@ -156,6 +156,22 @@ impl Server {
         ));
     }
 
+    /// Freezes (`true`) or thaws the server and every backend process: a frozen server
+    /// accepts connections (the kernel does) but answers nothing.
+    pub fn freeze(&self, frozen: bool) {
+        let pid_file = self.dir.join("data/postmaster.pid");
+        let pids = std::fs::read_to_string(pid_file).expect("postmaster.pid");
+        let pid = pids
+            .lines()
+            .next()
+            .expect("the postmaster's pid")
+            .trim()
+            .to_owned();
+        let signal = if frozen { "-STOP" } else { "-CONT" };
+        run(Command::new("pkill").args([signal, "-P", &pid]));
+        run(Command::new("kill").args([signal, &pid]));
+    }
+
     /// Starts it again, same data, same port.
     pub fn resume(&self) {
         let log = self.dir.join("server.log").display().to_string();

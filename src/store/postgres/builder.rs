@@ -50,6 +50,7 @@ pub struct PostgresStoreBuilder {
     default_ttl: Duration,
     disable_touch: bool,
     prune_interval: Option<Duration>,
+    query_timeout: Duration,
 }
 
 impl PostgresStoreBuilder {
@@ -63,6 +64,7 @@ impl PostgresStoreBuilder {
             default_ttl: DAY,
             disable_touch: false,
             prune_interval: Some(Duration::from_secs(15 * 60)),
+            query_timeout: Duration::from_millis(500),
         }
     }
 
@@ -137,6 +139,18 @@ impl PostgresStoreBuilder {
         self
     }
 
+    /// The longest one per-request operation (`load`, `create`, `save_if`, `get`, `set`,
+    /// `touch`, `destroy`) may take, waiting for a pooled connection included; past it the
+    /// call fails with [`StoreError::Backend`](crate::store::StoreError::Backend) and the
+    /// middleware answers by its outage policy. Default 500 ms, so that a frozen database
+    /// (a hung server, a lost network path) is answered within a second. `all`, `len`,
+    /// `clear` and pruning are not bounded by it. On a pool of your own, also set
+    /// `statement_timeout` on its connections, so that the server gives up too.
+    pub fn query_timeout(mut self, timeout: Duration) -> Self {
+        self.query_timeout = timeout;
+        self
+    }
+
     /// The store.
     ///
     /// # Errors
@@ -168,6 +182,7 @@ impl PostgresStoreBuilder {
             table_ready: OnceCell::new(),
             prune_interval: self.prune_interval,
             pruning: AtomicBool::new(false),
+            query_timeout: self.query_timeout,
         };
         PostgresStore {
             inner: Arc::new(inner),

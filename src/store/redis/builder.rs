@@ -11,7 +11,7 @@ use super::{RedisStore, Settings};
 use crate::store::StoreError;
 
 const DAY: Duration = Duration::from_secs(86_400);
-const TIMEOUT: Duration = Duration::from_secs(2);
+const TIMEOUT: Duration = Duration::from_millis(500);
 const SCAN_COUNT: usize = 100;
 
 /// Configures a [`RedisStore`], then connects it ([`connect`](Self::connect),
@@ -107,8 +107,9 @@ impl RedisStoreBuilder {
     }
 
     /// The longest one Redis command may take, waiting for a reconnection included; past
-    /// it the store call fails with [`StoreError::Backend`] (the middleware answers 500).
-    /// Default 2 s.
+    /// it the store call fails with [`StoreError::Backend`] (the middleware answers by
+    /// its outage policy). Default 500 ms, so that a frozen Redis (a hung server, a lost
+    /// network path) is answered within a second.
     ///
     /// # Warning: keep it short
     /// This is what turns a dead or stalled Redis into a prompt error page instead of
@@ -119,7 +120,7 @@ impl RedisStoreBuilder {
     }
 
     /// The longest one connection attempt may take, at start-up and when reconnecting.
-    /// Default 2 s. Not used by [`build`](Self::build) and
+    /// Default 500 ms. Not used by [`build`](Self::build) and
     /// [`build_cluster`](Self::build_cluster), whose connection is already made.
     pub fn connection_timeout(mut self, timeout: Duration) -> Self {
         self.connection_timeout = timeout;

@@ -1,0 +1,279 @@
+//! [`Watched`]: the store as the middleware calls it. Every call passes the circuit
+//! breaker, runs in a `session_store` span (store, operation, session tag, outcome,
+//! latency), and is counted; a failure is logged once, naming the operation and store.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::future::{ready, FutureExt};
+use tracing::field::Empty;
+use tracing::Instrument;
+
+use crate::breaker::{Admit, Breaker, Change, Report};
+use crate::observe::{self, Event, Tagger};
+use crate::record::SessionRecord;
+use crate::store::{Loaded, SaveOutcome, SessionStore, StoreError, StoreFuture, Version};
+
+/// The user's store behind the breaker and the instruments. One per middleware, shared
+/// by every worker.
+pub(crate) struct Watched {
+    inner: Arc<dyn SessionStore>,
+    /// The store's type name (`RedisStore`, ...), for spans, logs and metric labels.
+    label: &'static str,
+    breaker: Arc<Breaker>,
+    tagger: Tagger,
+}
+
+/// The ID the circuit breaker's probe loads: no session has it (generated IDs are 32
+/// base64url characters).
+const PROBE_ID: &str = "circuit-breaker-probe";
+/// How long a probe may take before it counts as failed.
+const PROBE_LIMIT: Duration = Duration::from_secs(1);
+
+impl std::fmt::Debug for Watched {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Watched")
+            .field("store", &self.label)
+            .field("breaker", &self.breaker)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a call's result counts as, and the word its span records.
+type Judge<T> = fn(&T) -> (&'static str, Option<Event>);
+
+impl Watched {
+    pub(crate) fn new(
+        inner: Arc<dyn SessionStore>,
+        label: &'static str,
+        breaker: Breaker,
+        tagger: Tagger,
+    ) -> Self {
+        Watched {
+            inner,
+            label,
+            breaker: Arc::new(breaker),
+            tagger,
+        }
+    }
+
+    fn call<'a, T: Send + 'a>(
+        &'a self,
+        op: &'static str,
+        sid: Option<&'a str>,
+        judge: Judge<T>,
+        start: impl FnOnce(&'a dyn SessionStore) -> StoreFuture<'a, T>,
+    ) -> StoreFuture<'a, T> {
+        let admitted = self.breaker.admit();
+        if admitted != Admit::Call {
+            if admitted == Admit::StartProbe {
+                self.probe();
+            }
+            observe::store_error(self.label, op, "unavailable");
+            tracing::debug!(store = self.label, op, "circuit open: store call not tried");
+            return ready(Err(StoreError::Unavailable)).boxed();
+        }
+        let span = tracing::debug_span!(
+            "session_store",
+            store = self.label,
+            op,
+            session = Empty,
+            outcome = Empty,
+            latency_us = Empty,
+        );
+        if let Some(sid) = sid.filter(|_| !span.is_disabled()) {
+            span.record("session", tracing::field::display(self.tagger.tag(sid)));
+        }
+        let mut turn = Turn {
+            breaker: &self.breaker,
+            admitted,
+            report: Report::Abandoned,
+        };
+        let started = Instant::now();
+        let inner = start(&*self.inner).instrument(span.clone());
+        async move {
+            let result = inner.await;
+            let elapsed = started.elapsed();
+            observe::store_latency(self.label, op, elapsed.as_secs_f64());
+            span.record("latency_us", elapsed.as_micros());
+            let (outcome, report) = self.judge(op, &result, judge);
+            span.record("outcome", outcome);
+            turn.report = report;
+            drop(turn);
+            result
+        }
+        .boxed()
+    }
+
+    /// Asks the store, in the background, whether it answers again: a `load` of an ID no
+    /// session has, bounded by [`PROBE_LIMIT`].
+    fn probe(&self) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            self.breaker.report(Admit::Probe, Report::Abandoned);
+            return;
+        };
+        let (store, breaker) = (Arc::clone(&self.inner), Arc::clone(&self.breaker));
+        runtime.spawn(async move {
+            let mut turn = Turn {
+                breaker: &breaker,
+                admitted: Admit::Probe,
+                report: Report::Abandoned,
+            };
+            turn.report = match tokio::time::timeout(PROBE_LIMIT, store.load(PROBE_ID)).await {
+                Ok(Ok(_)) => Report::Answered,
+                Ok(Err(_)) | Err(_) => Report::Failed,
+            };
+        });
+    }
+
+    /// Counts and logs a finished call, and says what it tells the breaker.
+    fn judge<T>(
+        &self,
+        op: &'static str,
+        result: &Result<T, StoreError>,
+        judge: Judge<T>,
+    ) -> (&'static str, Report) {
+        let e = match result {
+            Ok(value) => {
+                let (outcome, event) = judge(value);
+                if let Some(event) = event {
+                    observe::count(event);
+                }
+                return (outcome, Report::Answered);
+            }
+            Err(e) => e,
+        };
+        let (kind, report) = match e {
+            StoreError::Backend(_) => ("backend", Report::Failed),
+            StoreError::Serialization(_) => ("malformed", Report::Answered),
+            StoreError::Unsupported(_) => ("unsupported", Report::Answered),
+            StoreError::Unavailable => ("unavailable", Report::Failed),
+        };
+        observe::store_error(self.label, op, kind);
+        if report == Report::Failed {
+            tracing::error!(
+                store = self.label,
+                op,
+                "session store call failed: {}",
+                chain(e)
+            );
+        }
+        (kind, report)
+    }
+}
+
+/// A call's place in the breaker: reported when it finishes, or as abandoned when its
+/// future is dropped first (its request went away), so a probe never holds the turn.
+struct Turn<'a> {
+    breaker: &'a Breaker,
+    admitted: Admit,
+    report: Report,
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        match self.breaker.report(self.admitted, self.report) {
+            Change::Opened => tracing::error!(
+                "session store failing: circuit breaker open, failing fast for {:?} between probes",
+                self.breaker.settings().cool_down
+            ),
+            Change::Closed => {
+                tracing::warn!("session store answering again: circuit breaker closed")
+            }
+            Change::None => {}
+        }
+    }
+}
+
+/// The error with its causes: `a: b: c`.
+pub(crate) fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+fn done<T>(_: &T) -> (&'static str, Option<Event>) {
+    ("ok", None)
+}
+
+fn saved<T>(_: &T) -> (&'static str, Option<Event>) {
+    ("saved", Some(Event::Saved))
+}
+
+impl SessionStore for Watched {
+    fn get<'a>(&'a self, sid: &'a str) -> StoreFuture<'a, Option<SessionRecord>> {
+        let judge: Judge<Option<SessionRecord>> = |found| match found {
+            Some(_) => ("found", Some(Event::Loaded)),
+            None => ("missing", None),
+        };
+        self.call("get", Some(sid), judge, move |s| s.get(sid))
+    }
+
+    fn set<'a>(&'a self, sid: &'a str, rec: &'a SessionRecord) -> StoreFuture<'a, ()> {
+        self.call("set", Some(sid), saved, move |s| s.set(sid, rec))
+    }
+
+    fn destroy<'a>(&'a self, sid: &'a str) -> StoreFuture<'a, ()> {
+        let judge: Judge<()> = |_| ("destroyed", Some(Event::Destroyed));
+        self.call("destroy", Some(sid), judge, move |s| s.destroy(sid))
+    }
+
+    fn touch<'a>(&'a self, sid: &'a str, rec: &'a SessionRecord) -> StoreFuture<'a, ()> {
+        let judge: Judge<()> = |_| ("touched", Some(Event::Touched));
+        self.call("touch", Some(sid), judge, move |s| s.touch(sid, rec))
+    }
+
+    fn load<'a>(&'a self, sid: &'a str) -> StoreFuture<'a, Option<Loaded>> {
+        let judge: Judge<Option<Loaded>> = |found| match found {
+            Some(_) => ("found", Some(Event::Loaded)),
+            None => ("missing", None),
+        };
+        self.call("load", Some(sid), judge, move |s| s.load(sid))
+    }
+
+    fn create<'a>(
+        &'a self,
+        sid: &'a str,
+        rec: &'a Arc<SessionRecord>,
+    ) -> StoreFuture<'a, Option<Version>> {
+        let judge: Judge<Option<Version>> = |created| match created {
+            Some(_) => ("created", Some(Event::Created)),
+            None => ("taken", None),
+        };
+        self.call("create", Some(sid), judge, move |s| s.create(sid, rec))
+    }
+
+    fn save_if<'a>(
+        &'a self,
+        sid: &'a str,
+        rec: &'a Arc<SessionRecord>,
+        expected: &'a Version,
+    ) -> StoreFuture<'a, SaveOutcome> {
+        let judge: Judge<SaveOutcome> = |outcome| match outcome {
+            SaveOutcome::Saved(_) => ("saved", Some(Event::Saved)),
+            SaveOutcome::Conflict(_) => ("conflict", Some(Event::MergeConflict)),
+            SaveOutcome::Gone => ("gone", Some(Event::ResurrectionPrevented)),
+        };
+        self.call("save_if", Some(sid), judge, move |s| {
+            s.save_if(sid, rec, expected)
+        })
+    }
+
+    fn all(&self) -> StoreFuture<'_, HashMap<String, SessionRecord>> {
+        self.call("all", None, done, |s| s.all())
+    }
+
+    fn len(&self) -> StoreFuture<'_, usize> {
+        self.call("len", None, done, |s| s.len())
+    }
+
+    fn clear(&self) -> StoreFuture<'_, ()> {
+        self.call("clear", None, done, |s| s.clear())
+    }
+}
