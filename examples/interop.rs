@@ -57,7 +57,7 @@ impl Change {
             session.insert(key, value)?;
         }
         for key in &self.remove {
-            session.remove(key);
+            session.remove(key)?;
         }
         Ok(())
     }

@@ -112,6 +112,9 @@ pub enum ConfigError {
     InvalidReissue(&'static str),
     /// `reissue_after` needs conditional writes: `write_policy(WritePolicy::Merge)`.
     ReissueWithoutMerge,
+    /// `cookie.partitioned(true)` needs `cookie.secure(Secure::Always)`: browsers drop a
+    /// `Partitioned` cookie without `Secure`.
+    PartitionedWithoutSecure,
     /// `circuit_breaker`: zero failures or a zero cool-down.
     InvalidCircuitBreaker(&'static str),
 }
@@ -141,6 +144,9 @@ impl fmt::Display for ConfigError {
             ConfigError::ReissueWithoutMerge => f.write_str(
                 "`reissue_after` requires `write_policy(WritePolicy::Merge)` (conditional writes)",
             ),
+            ConfigError::PartitionedWithoutSecure => {
+                f.write_str("`cookie.partitioned(true)` requires `cookie.secure(Secure::Always)`")
+            }
             ConfigError::InvalidCircuitBreaker(why) => write!(f, "`circuit_breaker`: {why}"),
         }
     }
@@ -284,10 +290,18 @@ impl Config {
 
     /// A new session ID from `genid`, or 24 random bytes.
     pub(crate) fn new_id(&self, req: &ServiceRequest) -> Result<String, SessionError> {
-        match &self.genid {
-            Some(genid) => Ok(genid(req)),
-            None => crate::id::generate_id().ok_or(SessionError::Random),
+        let Some(genid) = &self.genid else {
+            return crate::id::generate_id().ok_or(SessionError::Random);
+        };
+        let id = genid(req);
+        if id.is_empty() || id.len() > MAX_ID_LEN {
+            tracing::error!(
+                len = id.len(),
+                "`genid` returned an empty session ID or one longer than {MAX_ID_LEN} bytes"
+            );
+            return Err(SessionError::InvalidId);
         }
+        Ok(id)
     }
 }
 
@@ -813,6 +827,9 @@ fn validate_attributes(cookie: &CookieOptions) -> Result<(), ConfigError> {
     let secure = cookie.secure == Secure::Always;
     if cookie.same_site == Some(SameSite::None) && !secure {
         return Err(ConfigError::SameSiteNoneWithoutSecure);
+    }
+    if cookie.partitioned && !secure {
+        return Err(ConfigError::PartitionedWithoutSecure);
     }
     Ok(())
 }

@@ -85,7 +85,7 @@ pub struct CookieOptions {
     http_only: bool,
     pub(crate) secure: Secure,
     pub(crate) same_site: Option<SameSite>,
-    partitioned: bool,
+    pub(crate) partitioned: bool,
     priority: Option<Priority>,
 }
 

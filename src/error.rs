@@ -31,10 +31,15 @@ pub enum SessionError {
     Store(StoreError),
     /// A save met concurrent writes to the same session on every one of its attempts.
     Contended,
-    /// [`SessionExt::get_session`](crate::SessionExt::get_session) gave a session that
-    /// is not loaded yet (with [`Load::Lazy`](crate::Load::Lazy)): call
-    /// [`Session::load`](crate::Session::load) first, or use the extractor.
+    /// [`SessionExt::get_session`](crate::SessionExt::get_session) found the session not
+    /// loaded yet (with [`Load::Lazy`](crate::Load::Lazy)): use the extractor or
+    /// [`SessionExt::load_session`](crate::SessionExt::load_session).
     NotLoaded,
+    /// `genid` returned an empty ID, or one longer than 4096 bytes.
+    InvalidId,
+    /// A session reached from a guard ([`GuardContext`](actix_web::guard::GuardContext))
+    /// cannot call the store: call it from the handler.
+    InGuard,
 }
 
 impl fmt::Display for SessionError {
@@ -52,7 +57,11 @@ impl fmt::Display for SessionError {
             SessionError::Contended => {
                 "the session save kept conflicting with concurrent writes to the same session"
             }
-            SessionError::NotLoaded => "the session is not loaded yet: call Session::load first",
+            SessionError::NotLoaded => {
+                "the session is not loaded yet: use the Session extractor or load_session"
+            }
+            SessionError::InvalidId => "`genid` returned an empty or over-long session ID",
+            SessionError::InGuard => "a guard cannot call the session store: call it from the handler",
         })
     }
 }

@@ -132,7 +132,7 @@ pub use id::{generate_id, uuid_v4_id};
 pub use middleware::SessionMiddlewareService;
 pub use outage::OutagePolicy;
 pub use record::{Fingerprint, SessionRecord, CREATED_AT_KEY, ISSUED_AT_KEY, REISSUED_TO_KEY};
-pub use session::{Session, SessionExt};
+pub use session::{Session, SessionExt, SessionStatus};
 pub use signature::{sign, unsign, Secrets};
 pub use store::MemoryStore;
 #[cfg(feature = "postgres")]

@@ -42,7 +42,8 @@ pub(crate) const LIFETIME_KEYS: [&str; 2] = [CREATED_AT_KEY, ISSUED_AT_KEY];
 pub struct SessionRecord {
     /// The session cookie's state (`originalMaxAge`, `expires`, attributes).
     pub cookie: SessionCookie,
-    /// The user data: every top-level key except `cookie`.
+    /// The user data: every top-level key except `cookie`. A `cookie` key put here is
+    /// never stored: [`to_json`](Self::to_json) writes the cookie's own state under it.
     pub data: Map<String, Value>,
 }
 
@@ -112,7 +113,8 @@ impl Serialize for SessionRecord {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut map = s.serialize_map(Some(self.data.len() + 1))?;
         map.serialize_entry("cookie", &self.cookie)?;
-        for (key, value) in &self.data {
+        // `cookie` is the cookie's own: a `cookie` key in `data` is never written.
+        for (key, value) in self.data.iter().filter(|(key, _)| *key != "cookie") {
             map.serialize_entry(key, value)?;
         }
         map.end()

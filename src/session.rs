@@ -6,6 +6,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::guard::GuardContext;
 use actix_web::{FromRequest, HttpMessage, HttpRequest};
 use futures_util::future::{ready, Either, LocalBoxFuture, Ready};
 use serde::de::DeserializeOwned;
@@ -47,15 +48,43 @@ pub struct Session {
     req: Option<HttpRequest>,
 }
 
+/// Shows the status and the key names only: IDs and values (tokens, personal data)
+/// stay out of logs.
 impl fmt::Debug for Session {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.state() {
             Ok(st) => f
                 .debug_struct("Session")
-                .field("id", &"<redacted>")
-                .field("data", &st.record.data)
-                .finish(),
-            Err(_) => f.write_str("Session(<not wrapped>)"),
+                .field("status", &SessionStatus::of(&st))
+                .field("keys", &st.record.data.keys().collect::<Vec<_>>())
+                .finish_non_exhaustive(),
+            Err(e) => write!(f, "Session(<{e}>)"),
+        }
+    }
+}
+
+/// Where a session stands in this request: [`Session::status`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SessionStatus {
+    /// Not in the store yet: no valid cookie came with the request, the cookie's
+    /// session had expired, or [`Session::regenerate`] made it.
+    New,
+    /// Loaded from the store.
+    Loaded,
+    /// [`Session::unset`] was called: it will not be saved.
+    Unset,
+    /// [`Session::destroy`] was called: it is gone from the store.
+    Destroyed,
+}
+
+impl SessionStatus {
+    fn of(st: &State) -> Self {
+        match st.status {
+            Status::Unset => SessionStatus::Unset,
+            Status::Destroyed => SessionStatus::Destroyed,
+            Status::Active if st.loaded && !st.regenerated => SessionStatus::Loaded,
+            Status::Active => SessionStatus::New,
         }
     }
 }
@@ -68,46 +97,45 @@ impl Session {
         }
     }
 
-    fn detached() -> Self {
-        Session {
-            slot: None,
-            req: None,
-        }
-    }
-
+    /// The slot and the request, for the store calls.
     fn slot(&self) -> Result<(&Rc<Slot>, &HttpRequest), SessionError> {
         match (&self.slot, &self.req) {
             (Some(slot), Some(req)) => Ok((slot, req)),
+            (Some(_), None) => Err(SessionError::InGuard),
             _ => Err(SessionError::NotWrapped),
         }
     }
 
     fn state(&self) -> Result<Ref<'_, State>, SessionError> {
-        let (slot, _) = self.slot()?;
+        let slot = self.slot.as_ref().ok_or(SessionError::NotWrapped)?;
         Ref::filter_map(slot.state.borrow(), Option::as_ref).map_err(|_| SessionError::NotLoaded)
     }
 
     fn state_mut(&self) -> Result<RefMut<'_, State>, SessionError> {
-        let (slot, _) = self.slot()?;
+        let slot = self.slot.as_ref().ok_or(SessionError::NotWrapped)?;
         RefMut::filter_map(slot.state.borrow_mut(), Option::as_mut)
             .map_err(|_| SessionError::NotLoaded)
     }
 
-    /// Loads the session from the store if this request has not yet. The extractor does
-    /// this for you; call it on a session from
-    /// [`get_session`](SessionExt::get_session) (in a middleware) before using it,
-    /// unless the middleware loads eagerly ([`Load::Eager`](crate::Load::Eager)).
+    /// Loads the session from the store if this request has not yet. The extractor and
+    /// [`SessionExt::load_session`] do this for you.
     ///
     /// # Errors
-    /// [`SessionError::NotWrapped`] outside the middleware, or a store error.
+    /// A store error.
     pub async fn load(&self) -> Result<(), SessionError> {
         let (slot, req) = self.slot()?;
         load::ensure_loaded(slot, req).await
     }
 
-    /// The session ID (empty if the request was not wrapped by the middleware).
+    /// The session ID.
     pub fn id(&self) -> String {
         self.state().map(|s| s.id.clone()).unwrap_or_default()
+    }
+
+    /// Where the session stands: new, loaded, unset or destroyed.
+    pub fn status(&self) -> SessionStatus {
+        self.state()
+            .map_or(SessionStatus::New, |st| SessionStatus::of(&st))
     }
 
     /// The value under `key`, converted from JSON; `None` when absent.
@@ -149,12 +177,31 @@ impl Session {
         Ok(())
     }
 
-    /// Removes `key`, returning its JSON value (never one of the middleware's own keys).
-    pub fn remove(&self, key: &str) -> Option<Value> {
+    /// Removes `key`, returning its JSON value (`None` when it was not set).
+    ///
+    /// # Errors
+    /// As [`insert`](Self::insert): [`SessionError::ReservedKey`] for the middleware's
+    /// keys, [`SessionError::Inactive`] after `destroy`/`unset`.
+    pub fn remove(&self, key: &str) -> Result<Option<Value>, SessionError> {
         if is_reserved(key) {
-            return None;
+            return Err(SessionError::ReservedKey);
         }
-        self.state_mut().ok()?.remove(key)
+        let mut st = self.state_mut()?;
+        st.active()?;
+        Ok(st.remove(key))
+    }
+
+    /// Removes `key`, returning its value converted from JSON (`None` when it was not
+    /// set).
+    ///
+    /// # Errors
+    /// As [`remove`](Self::remove), and [`SessionError::Json`] when the value does not
+    /// fit `T` (it is removed all the same).
+    pub fn remove_as<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, SessionError> {
+        self.remove(key)?
+            .map(serde_json::from_value)
+            .transpose()
+            .map_err(SessionError::Json)
     }
 
     /// Whether `key` is set.
@@ -174,10 +221,14 @@ impl Session {
 
     /// Removes every key (the session itself lives on, and keeps its creation and ID
     /// issue times; see [`destroy`](Self::destroy)).
-    pub fn clear(&self) {
-        if let Ok(mut st) = self.state_mut() {
-            st.clear_user_data();
-        }
+    ///
+    /// # Errors
+    /// [`SessionError::Inactive`] after `destroy`/`unset`, as [`insert`](Self::insert).
+    pub fn clear(&self) -> Result<(), SessionError> {
+        let mut st = self.state_mut()?;
+        st.active()?;
+        st.clear_user_data();
+        Ok(())
     }
 
     /// Whether the session holds no data (the middleware's own keys do not count).
@@ -191,7 +242,7 @@ impl Session {
     }
 
     /// A snapshot of the session cookie: [`max_age`](SessionCookie::max_age) is the
-    /// time remaining. (Default attributes if the request was not wrapped.)
+    /// time remaining.
     pub fn cookie(&self) -> SessionCookie {
         match self.state() {
             Ok(st) => st.record.cookie.clone(),
@@ -323,13 +374,22 @@ impl FromRequest for Session {
 
 /// Reaches the session from a request outside a handler (guards, other middleware).
 pub trait SessionExt {
-    /// The request's session. When the middleware did not handle the request, reads see
-    /// an empty session and fallible calls return [`SessionError::NotWrapped`].
+    /// The request's session, once it is loaded.
     ///
-    /// With [`Load::Lazy`](crate::Load::Lazy) (the default) the session may not be loaded
-    /// yet: call [`Session::load`] first. Until then reads see an empty session and
-    /// fallible calls return [`SessionError::NotLoaded`].
-    fn get_session(&self) -> Session;
+    /// # Errors
+    /// [`SessionError::NotWrapped`] when the middleware did not handle the request;
+    /// [`SessionError::NotLoaded`] when nothing has loaded the session yet (with
+    /// [`Load::Lazy`](crate::Load::Lazy), the default, the `Session` extractor or
+    /// [`load_session`](Self::load_session) loads it; [`Load::Eager`](crate::Load::Eager)
+    /// loads it before any guard or handler runs).
+    fn get_session(&self) -> Result<Session, SessionError>;
+
+    /// The request's session, loaded from the store first if need be.
+    ///
+    /// # Errors
+    /// [`SessionError::NotWrapped`] when the middleware did not handle the request, or a
+    /// store error.
+    fn load_session(&self) -> LocalBoxFuture<'static, Result<Session, SessionError>>;
 }
 
 /// Keys the application cannot set: the cookie, and the middleware's own.
@@ -342,24 +402,82 @@ pub(crate) fn slot_of(req: &HttpRequest) -> Option<Rc<Slot>> {
     req.extensions().get::<Rc<Slot>>().cloned()
 }
 
-fn session_of(req: &HttpRequest) -> Session {
-    slot_of(req).map_or_else(Session::detached, |s| Session::attach(s, req))
+fn session_of(req: &HttpRequest) -> Result<Session, SessionError> {
+    let session = Session::attach(slot_of(req).ok_or(SessionError::NotWrapped)?, req);
+    session.state()?;
+    Ok(session)
+}
+
+fn load_session_of(req: &HttpRequest) -> LocalBoxFuture<'static, Result<Session, SessionError>> {
+    let slot = slot_of(req);
+    let req = req.clone();
+    Box::pin(async move {
+        let session = Session::attach(slot.ok_or(SessionError::NotWrapped)?, &req);
+        session.load().await?;
+        Ok(session)
+    })
 }
 
 impl SessionExt for HttpRequest {
-    fn get_session(&self) -> Session {
+    fn get_session(&self) -> Result<Session, SessionError> {
         session_of(self)
+    }
+    fn load_session(&self) -> LocalBoxFuture<'static, Result<Session, SessionError>> {
+        load_session_of(self)
     }
 }
 
 impl SessionExt for ServiceRequest {
-    fn get_session(&self) -> Session {
+    fn get_session(&self) -> Result<Session, SessionError> {
         session_of(self.request())
+    }
+    fn load_session(&self) -> LocalBoxFuture<'static, Result<Session, SessionError>> {
+        load_session_of(self.request())
     }
 }
 
 impl<B> SessionExt for ServiceResponse<B> {
-    fn get_session(&self) -> Session {
+    fn get_session(&self) -> Result<Session, SessionError> {
         session_of(self.request())
+    }
+    fn load_session(&self) -> LocalBoxFuture<'static, Result<Session, SessionError>> {
+        load_session_of(self.request())
+    }
+}
+
+/// In a guard (which runs before any extractor) the session is there once loaded: use
+/// [`Load::Eager`](crate::Load::Eager), or an outer middleware that calls
+/// [`load_session`](SessionExt::load_session). A guard reads and changes the session;
+/// its store calls (`regenerate`, `destroy`, `reload`, `save`) belong in the handler and
+/// return [`SessionError::InGuard`]; so does `load_session`, which cannot load here.
+///
+/// ```
+/// use actix_express_session::SessionExt;
+/// use actix_web::guard::{self, Guard};
+///
+/// let logged_in = guard::fn_guard(|ctx| {
+///     ctx.get_session()
+///         .is_ok_and(|s| s.contains_key("user"))
+/// });
+/// # drop(logged_in);
+/// ```
+impl SessionExt for GuardContext<'_> {
+    fn get_session(&self) -> Result<Session, SessionError> {
+        let slot = self.req_data().get::<Rc<Slot>>().cloned();
+        let session = Session {
+            slot: Some(slot.ok_or(SessionError::NotWrapped)?),
+            req: None,
+        };
+        session.state()?;
+        Ok(session)
+    }
+    fn load_session(&self) -> LocalBoxFuture<'static, Result<Session, SessionError>> {
+        let session = self.get_session();
+        Box::pin(async move {
+            match session {
+                Err(SessionError::NotLoaded) => Err(SessionError::InGuard),
+                other => other,
+            }
+        })
     }
 }

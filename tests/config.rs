@@ -119,3 +119,41 @@ fn errors_name_the_option_and_debug_hides_secrets() {
     let mw = builder.build().unwrap();
     assert!(!format!("{mw:?}").contains("hunter2"));
 }
+
+#[test]
+fn partitioned_needs_secure() {
+    let partitioned = CookieOptions::default().partitioned(true);
+    assert_eq!(
+        build("s", "sid", partitioned.clone()),
+        Err(ConfigError::PartitionedWithoutSecure)
+    );
+    assert_eq!(
+        build("s", "sid", partitioned.clone().secure(Secure::Auto)),
+        Err(ConfigError::PartitionedWithoutSecure),
+        "Auto is plain on HTTP, where browsers drop a Partitioned cookie"
+    );
+    assert!(build("s", "sid", partitioned.secure(Secure::Always)).is_ok());
+}
+
+/// A `genid` cannot be checked before it runs: an empty or over-long ID is a 500 (with
+/// an error line), never a session under that ID.
+#[actix_rt::test]
+async fn a_genid_giving_an_empty_or_over_long_id_is_a_500() {
+    use actix_web::{test, web, App};
+    for id in [String::new(), "x".repeat(4097)] {
+        let mw = SessionMiddleware::builder(MemoryStore::new(), "s")
+            .genid(move |_| id.clone())
+            .build()
+            .expect("valid");
+        let app = test::init_service(App::new().wrap(mw).route(
+            "/",
+            web::get().to(|s: actix_express_session::Session| async move {
+                s.insert("k", 1).map(|()| "ok")
+            }),
+        ))
+        .await;
+        let res = test::call_service(&app, test::TestRequest::get().uri("/").to_request()).await;
+        assert_eq!(res.status(), 500);
+        assert!(res.headers().get("set-cookie").is_none());
+    }
+}

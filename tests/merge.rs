@@ -31,7 +31,7 @@ async fn slow_set(session: Session, key: web::Path<String>) -> actix_web::Result
 
 async fn slow_remove(session: Session, key: web::Path<String>) -> actix_web::Result<&'static str> {
     actix_rt::time::sleep(SLOW).await;
-    session.remove(&key);
+    session.remove(&key)?;
     Ok("removed")
 }
 

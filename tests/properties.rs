@@ -423,7 +423,7 @@ async fn apply_and_restore(
         match op {
             Op::Insert(k, v) => session.insert(k.clone(), v)?,
             Op::Remove(k) => {
-                let _ = session.remove(k);
+                session.remove(k)?;
             }
         }
     }
@@ -432,7 +432,7 @@ async fn apply_and_restore(
         match original.get(k) {
             Some(v) => session.insert(k.clone(), v)?,
             None => {
-                let _ = session.remove(k);
+                session.remove(k)?;
             }
         }
     }

@@ -176,11 +176,14 @@ async fn data_methods_behave_like_a_map() {
             s.get::<u8>("b").is_err(),
             "a type mismatch is an error, not a panic"
         );
-        assert_eq!(s.remove("a"), Some(serde_json::json!(1)));
-        assert_eq!(s.remove("a"), None);
+        assert_eq!(s.remove("a").unwrap(), Some(serde_json::json!(1)));
+        assert_eq!(s.remove("a").unwrap(), None);
         assert_eq!(s.entries().len(), 1);
         assert!(s.insert("cookie", 1).is_err(), "`cookie` is reserved");
-        s.clear();
+        assert!(s.remove("cookie").is_err(), "`cookie` is reserved");
+        s.insert("n", 7).unwrap();
+        assert_eq!(s.remove_as::<u8>("n").unwrap(), Some(7));
+        s.clear().unwrap();
         assert!(s.is_empty());
         s.insert("kept", true).unwrap();
         s.touch();
@@ -216,7 +219,7 @@ async fn clones_are_one_session_and_session_ext_reaches_it() {
     let handler = |s: Session, req: HttpRequest| async move {
         let clone = s.clone();
         clone.insert("via", "clone").unwrap();
-        let from_req = req.get_session();
+        let from_req = req.get_session().unwrap();
         assert_eq!(
             from_req.get::<String>("via").unwrap().as_deref(),
             Some("clone")
@@ -238,8 +241,7 @@ async fn clones_are_one_session_and_session_ext_reaches_it() {
 #[actix_rt::test]
 async fn session_ext_on_an_unwrapped_request_reports_not_wrapped() {
     let handler = |req: HttpRequest| async move {
-        let s = req.get_session();
-        let err = s.insert("k", 1).unwrap_err();
+        let err = req.get_session().unwrap_err();
         HttpResponse::Ok().body(err.to_string())
     };
     let app = test::init_service(App::new().route("/", web::get().to(handler))).await;
@@ -292,4 +294,132 @@ async fn touch_resets_the_time_left_to_the_original_max_age() {
     let app = test::init_service(App::new().wrap(mw).route("/", web::get().to(handler))).await;
     let res = test::call_service(&app, test::TestRequest::get().uri("/").to_request()).await;
     assert_eq!(body(res).await, "true true");
+}
+
+#[actix_rt::test]
+async fn after_destroy_or_unset_remove_and_clear_are_refused_as_insert_is() {
+    let handler = |s: Session, path: web::Path<String>| async move {
+        s.insert("a", 1).unwrap();
+        match path.as_str() {
+            "destroy" => s.destroy().await.unwrap(),
+            _ => s.unset(),
+        }
+        let refused = [
+            s.insert("a", 2).unwrap_err(),
+            s.remove("a").unwrap_err(),
+            s.clear().unwrap_err(),
+        ];
+        let all_inactive = refused
+            .iter()
+            .all(|e| matches!(e, actix_express_session::SessionError::Inactive));
+        HttpResponse::Ok().body(all_inactive.to_string())
+    };
+    let mw = SessionMiddleware::builder(MemoryStore::new(), SECRET)
+        .build()
+        .unwrap();
+    let app = test::init_service(App::new().wrap(mw).route("/{how}", web::get().to(handler))).await;
+    for how in ["destroy", "unset"] {
+        let req = test::TestRequest::get()
+            .uri(&format!("/{how}"))
+            .to_request();
+        let res = test::call_service(&app, req).await;
+        assert_eq!(body(res).await, "true", "{how}");
+    }
+}
+
+#[actix_rt::test]
+async fn debug_shows_key_names_but_no_values_and_status_follows_the_session() {
+    let handler = |s: Session| async move {
+        let mut seen = vec![format!("{:?}", s.status())];
+        s.insert("token", "s3cr3t-value").unwrap();
+        let debug = format!("{s:?}");
+        assert!(debug.contains("\"token\""), "{debug}");
+        assert!(!debug.contains("s3cr3t-value"), "{debug}");
+        assert!(!debug.contains(&s.id()), "{debug}");
+        s.unset();
+        seen.push(format!("{:?}", s.status()));
+        HttpResponse::Ok().body(seen.join(" "))
+    };
+    let loaded = |s: Session| async move {
+        let before = format!("{:?}", s.status());
+        s.destroy().await.unwrap();
+        HttpResponse::Ok().body(format!("{before} {:?}", s.status()))
+    };
+    let mw = SessionMiddleware::builder(MemoryStore::new(), SECRET)
+        .build()
+        .unwrap();
+    let app = test::init_service(
+        App::new()
+            .wrap(mw)
+            .configure(common::routes)
+            .route("/status", web::get().to(handler))
+            .route("/loaded", web::get().to(loaded)),
+    )
+    .await;
+    assert_eq!(body(get(&app, "/status", None).await).await, "New Unset");
+    let cookie = pair(&set_cookie(&get(&app, "/count", None).await).unwrap());
+    let res = get(&app, "/loaded", Some(&cookie)).await;
+    assert_eq!(body(res).await, "Loaded Destroyed");
+}
+
+#[actix_rt::test]
+async fn a_guard_reads_the_eagerly_loaded_session() {
+    use actix_web::guard;
+    let logged_in = guard::fn_guard(|ctx| ctx.get_session().is_ok_and(|s| s.contains_key("user")));
+    let mw = SessionMiddleware::builder(MemoryStore::new(), SECRET)
+        .load(actix_express_session::Load::Eager)
+        .build()
+        .unwrap();
+    let app = test::init_service(
+        App::new()
+            .wrap(mw)
+            .configure(common::routes)
+            .route(
+                "/who",
+                web::get().guard(logged_in).to(|| async { "member" }),
+            )
+            .route("/who", web::get().to(|| async { "guest" })),
+    )
+    .await;
+    assert_eq!(body(get(&app, "/who", None).await).await, "guest");
+    let cookie = pair(&set_cookie(&get(&app, "/set/user/ada", None).await).unwrap());
+    assert_eq!(body(get(&app, "/who", Some(&cookie)).await).await, "member");
+}
+
+/// A middleware of the application's own (inside the session middleware) reads the
+/// lazily loaded session: `get_session` says it is not loaded yet, `load_session` loads
+/// it. The session is dropped before the inner service runs (it holds the request).
+async fn mark(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    let not_yet = matches!(
+        req.get_session(),
+        Err(actix_express_session::SessionError::NotLoaded)
+    );
+    let session = req.load_session().await?;
+    session.insert("seen_by_middleware", not_yet)?;
+    drop(session);
+    next.call(req).await
+}
+
+#[actix_rt::test]
+async fn a_middleware_loads_the_lazy_session_with_load_session() {
+    let store = MemoryStore::new();
+    let mw = SessionMiddleware::builder(store.clone(), SECRET)
+        .build()
+        .unwrap();
+    let app = test::init_service(
+        App::new()
+            .wrap(actix_web::middleware::from_fn(mark))
+            .wrap(mw)
+            .configure(common::routes),
+    )
+    .await;
+    let cookie = set_cookie(&get(&app, "/noop", None).await).expect("saved");
+    let stored = store.get(&sid(&cookie)).await.unwrap().expect("stored");
+    assert_eq!(
+        stored.data["seen_by_middleware"], true,
+        "loaded by the middleware"
+    );
 }
