@@ -111,6 +111,7 @@ mod events;
 mod gate;
 mod id;
 mod middleware;
+mod named;
 mod observe;
 mod outage;
 mod record;
@@ -130,6 +131,7 @@ pub use events::SessionEvent;
 pub use id::{generate_id, uuid_v4_id};
 #[doc(hidden)]
 pub use middleware::SessionMiddlewareService;
+pub use named::{NamedSession, SessionName};
 pub use outage::OutagePolicy;
 pub use record::{Fingerprint, SessionRecord, CREATED_AT_KEY, ISSUED_AT_KEY, REISSUED_TO_KEY};
 pub use session::{Session, SessionExt, SessionStatus};

@@ -20,7 +20,7 @@ use crate::outage::OutagePolicy;
 use crate::rules::{decide, Outcome, Status};
 use crate::session::load::ensure_loaded;
 use crate::session::persist::{self, Written};
-use crate::session::{SessionError, Slot, State};
+use crate::session::{SessionError, Slot, Slots, State};
 use crate::store::SessionStore;
 use crate::watched::chain;
 
@@ -79,8 +79,9 @@ where
         let service = Rc::clone(&self.service);
         let ctx = Rc::clone(&self.ctx);
         Box::pin(async move {
-            // Outside cookie.path, or already handled by an outer SessionMiddleware.
-            if !ctx.config.in_scope(&req) || req.extensions().contains::<Rc<Slot>>() {
+            // Outside cookie.path, or already handled by an outer SessionMiddleware of
+            // the same cookie name.
+            if !ctx.config.in_scope(&req) || handled(&req, &ctx.config.name) {
                 return service
                     .call(req)
                     .await
@@ -95,11 +96,20 @@ where
                     return Ok(failure(&ctx.config, req.into_parts().0, &e));
                 }
             }
-            req.extensions_mut().insert(Rc::clone(&slot));
+            req.extensions_mut()
+                .get_or_insert_with(Slots::default)
+                .push(Rc::clone(&slot));
             let res = service.call(req).await?;
             Ok(finish(&slot, res).await)
         })
     }
+}
+
+/// Whether a session middleware for cookie `name` already handles the request.
+fn handled(req: &ServiceRequest, name: &str) -> bool {
+    req.extensions()
+        .get::<Slots>()
+        .is_some_and(|slots| slots.named(name).is_some())
 }
 
 /// Decides, runs the store operation and adds the cookie; a store failure replaces the

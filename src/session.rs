@@ -24,7 +24,7 @@ pub(crate) mod persist;
 mod reissue;
 mod state;
 
-pub(crate) use state::{Slot, State};
+pub(crate) use state::{Slot, Slots, State};
 
 /// The session of the current request: an extractor, cheap to clone (all clones are the
 /// same session).
@@ -344,32 +344,41 @@ impl Session {
     }
 }
 
+/// What the extractors return: the session at once when it is loaded already.
+pub(crate) type Extracted = Either<
+    Ready<Result<Session, SessionError>>,
+    LocalBoxFuture<'static, Result<Session, SessionError>>,
+>;
+
 impl FromRequest for Session {
     type Error = SessionError;
-    type Future = Either<
-        Ready<Result<Session, SessionError>>,
-        LocalBoxFuture<'static, Result<Session, SessionError>>,
-    >;
+    type Future = Extracted;
 
     /// Loads the session on first use (see [`Load`](crate::Load)).
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let Some(slot) = slot_of(req) else {
-            tracing::error!(
-                path = req.path(),
-                "Session extractor used on a request the SessionMiddleware did not handle \
-                 (not wrapped, or outside cookie.path)"
-            );
-            return Either::Left(ready(Err(SessionError::NotWrapped)));
-        };
-        let session = Session::attach(slot, req);
-        if session.state().is_ok() {
-            return Either::Left(ready(Ok(session)));
-        }
-        Either::Right(Box::pin(async move {
-            session.load().await?;
-            Ok(session)
-        }))
+        extract(req, None)
     }
+}
+
+/// The innermost session (`name: None`) or `name`'s, loaded on first use.
+pub(crate) fn extract(req: &HttpRequest, name: Option<&str>) -> Extracted {
+    let Some(slot) = slot_of(req, name) else {
+        tracing::error!(
+            path = req.path(),
+            cookie = name,
+            "Session extractor used on a request the SessionMiddleware did not handle \
+             (not wrapped, or outside cookie.path)"
+        );
+        return Either::Left(ready(Err(SessionError::NotWrapped)));
+    };
+    let session = Session::attach(slot, req);
+    if session.state().is_ok() {
+        return Either::Left(ready(Ok(session)));
+    }
+    Either::Right(Box::pin(async move {
+        session.load().await?;
+        Ok(session)
+    }))
 }
 
 /// Reaches the session from a request outside a handler (guards, other middleware).
@@ -384,12 +393,26 @@ pub trait SessionExt {
     /// loads it before any guard or handler runs).
     fn get_session(&self) -> Result<Session, SessionError>;
 
-    /// The request's session, loaded from the store first if need be.
+    /// The request's session, loaded from the store first if need be. The session holds
+    /// the request: in a middleware, drop it before calling the inner service.
     ///
     /// # Errors
     /// [`SessionError::NotWrapped`] when the middleware did not handle the request, or a
     /// store error.
     fn load_session(&self) -> LocalBoxFuture<'static, Result<Session, SessionError>>;
+
+    /// With several session middlewares (different cookie names), the session of the one
+    /// whose cookie is `name`, loaded first if need be. [`get_session`](Self::get_session),
+    /// [`load_session`](Self::load_session) and the `Session` extractor give the
+    /// innermost one's; [`NamedSession`](crate::NamedSession) is the extractor by name.
+    ///
+    /// # Errors
+    /// [`SessionError::NotWrapped`] when no middleware for `name` handled the request,
+    /// or a store error.
+    fn load_session_named(
+        &self,
+        name: &str,
+    ) -> LocalBoxFuture<'static, Result<Session, SessionError>>;
 }
 
 /// Keys the application cannot set: the cookie, and the middleware's own.
@@ -397,19 +420,30 @@ fn is_reserved(key: &str) -> bool {
     key == "cookie" || SessionRecord::is_middleware_key(key)
 }
 
-/// The session slot the middleware put on this request, if it did.
-pub(crate) fn slot_of(req: &HttpRequest) -> Option<Rc<Slot>> {
-    req.extensions().get::<Rc<Slot>>().cloned()
+/// The slot of the innermost session middleware on this request (`name: None`) or of
+/// the one whose cookie is `name`.
+pub(crate) fn slot_of(req: &HttpRequest, name: Option<&str>) -> Option<Rc<Slot>> {
+    let extensions = req.extensions();
+    let slots = extensions.get::<Slots>()?;
+    match name {
+        None => slots.innermost().cloned(),
+        Some(name) => slots.named(name).cloned(),
+    }
 }
 
 fn session_of(req: &HttpRequest) -> Result<Session, SessionError> {
-    let session = Session::attach(slot_of(req).ok_or(SessionError::NotWrapped)?, req);
+    let slot = slot_of(req, None).ok_or(SessionError::NotWrapped)?;
+    let session = Session::attach(slot, req);
     session.state()?;
     Ok(session)
 }
 
-fn load_session_of(req: &HttpRequest) -> LocalBoxFuture<'static, Result<Session, SessionError>> {
-    let slot = slot_of(req);
+/// The session (innermost, or `name`'s), loaded first if need be.
+pub(crate) fn load_session_of(
+    req: &HttpRequest,
+    name: Option<&str>,
+) -> LocalBoxFuture<'static, Result<Session, SessionError>> {
+    let slot = slot_of(req, name);
     let req = req.clone();
     Box::pin(async move {
         let session = Session::attach(slot.ok_or(SessionError::NotWrapped)?, &req);
@@ -423,7 +457,13 @@ impl SessionExt for HttpRequest {
         session_of(self)
     }
     fn load_session(&self) -> LocalBoxFuture<'static, Result<Session, SessionError>> {
-        load_session_of(self)
+        load_session_of(self, None)
+    }
+    fn load_session_named(
+        &self,
+        name: &str,
+    ) -> LocalBoxFuture<'static, Result<Session, SessionError>> {
+        load_session_of(self, Some(name))
     }
 }
 
@@ -432,7 +472,13 @@ impl SessionExt for ServiceRequest {
         session_of(self.request())
     }
     fn load_session(&self) -> LocalBoxFuture<'static, Result<Session, SessionError>> {
-        load_session_of(self.request())
+        load_session_of(self.request(), None)
+    }
+    fn load_session_named(
+        &self,
+        name: &str,
+    ) -> LocalBoxFuture<'static, Result<Session, SessionError>> {
+        load_session_of(self.request(), Some(name))
     }
 }
 
@@ -441,7 +487,13 @@ impl<B> SessionExt for ServiceResponse<B> {
         session_of(self.request())
     }
     fn load_session(&self) -> LocalBoxFuture<'static, Result<Session, SessionError>> {
-        load_session_of(self.request())
+        load_session_of(self.request(), None)
+    }
+    fn load_session_named(
+        &self,
+        name: &str,
+    ) -> LocalBoxFuture<'static, Result<Session, SessionError>> {
+        load_session_of(self.request(), Some(name))
     }
 }
 
@@ -463,21 +515,41 @@ impl<B> SessionExt for ServiceResponse<B> {
 /// ```
 impl SessionExt for GuardContext<'_> {
     fn get_session(&self) -> Result<Session, SessionError> {
-        let slot = self.req_data().get::<Rc<Slot>>().cloned();
-        let session = Session {
-            slot: Some(slot.ok_or(SessionError::NotWrapped)?),
-            req: None,
-        };
-        session.state()?;
-        Ok(session)
+        guard_session(self, None)
     }
     fn load_session(&self) -> LocalBoxFuture<'static, Result<Session, SessionError>> {
-        let session = self.get_session();
-        Box::pin(async move {
-            match session {
-                Err(SessionError::NotLoaded) => Err(SessionError::InGuard),
-                other => other,
-            }
-        })
+        in_guard(guard_session(self, None))
     }
+    fn load_session_named(
+        &self,
+        name: &str,
+    ) -> LocalBoxFuture<'static, Result<Session, SessionError>> {
+        in_guard(guard_session(self, Some(name)))
+    }
+}
+
+/// A guard's session (innermost, or `name`'s): readable, without store calls.
+fn guard_session(ctx: &GuardContext<'_>, name: Option<&str>) -> Result<Session, SessionError> {
+    let extensions = ctx.req_data();
+    let slots = extensions.get::<Slots>().ok_or(SessionError::NotWrapped)?;
+    let slot = match name {
+        None => slots.innermost(),
+        Some(name) => slots.named(name),
+    };
+    let session = Session {
+        slot: Some(Rc::clone(slot.ok_or(SessionError::NotWrapped)?)),
+        req: None,
+    };
+    session.state()?;
+    Ok(session)
+}
+
+/// A guard cannot load: a session not loaded yet is [`SessionError::InGuard`] there.
+fn in_guard(
+    session: Result<Session, SessionError>,
+) -> LocalBoxFuture<'static, Result<Session, SessionError>> {
+    Box::pin(ready(match session {
+        Err(SessionError::NotLoaded) => Err(SessionError::InGuard),
+        other => other,
+    }))
 }

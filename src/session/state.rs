@@ -22,6 +22,27 @@ pub(crate) struct Slot {
     pub(crate) state: RefCell<Option<State>>,
 }
 
+/// The slots of every session middleware that handles a request, outermost first: one
+/// per cookie name (a nested middleware with a name already there lets the request pass).
+#[derive(Debug, Default)]
+pub(crate) struct Slots(Vec<Rc<Slot>>);
+
+impl Slots {
+    /// The innermost middleware's slot: the one closest to the handler.
+    pub(crate) fn innermost(&self) -> Option<&Rc<Slot>> {
+        self.0.last()
+    }
+
+    /// The slot of the middleware whose cookie is `name`.
+    pub(crate) fn named(&self, name: &str) -> Option<&Rc<Slot>> {
+        self.0.iter().find(|slot| slot.ctx.config.name == name)
+    }
+
+    pub(crate) fn push(&mut self, slot: Rc<Slot>) {
+        self.0.push(slot);
+    }
+}
+
 /// An explicit [`Session::save`]: the change counter and fingerprint it saved.
 ///
 /// [`Session::save`]: crate::Session::save
