@@ -37,6 +37,9 @@ pub enum SessionError {
     NotLoaded,
     /// `genid` returned an empty ID, or one longer than 4096 bytes.
     InvalidId,
+    /// The cookie options [`cookie_for`](crate::SessionMiddlewareBuilder::cookie_for)
+    /// gave for this request are invalid.
+    Config(crate::ConfigError),
     /// A session reached from a guard ([`GuardContext`](actix_web::guard::GuardContext))
     /// cannot call the store: call it from the handler.
     InGuard,
@@ -61,6 +64,7 @@ impl fmt::Display for SessionError {
                 "the session is not loaded yet: use the Session extractor or load_session"
             }
             SessionError::InvalidId => "`genid` returned an empty or over-long session ID",
+            SessionError::Config(_) => "`cookie_for` gave invalid cookie options",
             SessionError::InGuard => "a guard cannot call the session store: call it from the handler",
         })
     }
@@ -71,6 +75,7 @@ impl std::error::Error for SessionError {
         match self {
             SessionError::Json(e) => Some(e),
             SessionError::Store(e) => Some(e),
+            SessionError::Config(e) => Some(e),
             _ => None,
         }
     }

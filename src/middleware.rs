@@ -79,9 +79,13 @@ where
         let service = Rc::clone(&self.service);
         let ctx = Rc::clone(&self.ctx);
         Box::pin(async move {
+            let cookie = match ctx.config.cookie_for(&req) {
+                Ok(cookie) => cookie,
+                Err(e) => return Ok(failure(&ctx.config, req.into_parts().0, &e)),
+            };
             // Outside cookie.path, or already handled by an outer SessionMiddleware of
             // the same cookie name.
-            if !ctx.config.in_scope(&req) || handled(&req, &ctx.config.name) {
+            if !ctx.config.in_scope(&req, cookie.as_ref()) || handled(&req, &ctx.config.name) {
                 return service
                     .call(req)
                     .await
@@ -90,6 +94,7 @@ where
             let slot = Rc::new(Slot {
                 ctx: Rc::clone(&ctx),
                 state: RefCell::new(None),
+                cookie,
             });
             if ctx.config.load == Load::Eager {
                 if let Err(e) = ensure_loaded(&slot, req.request()).await {

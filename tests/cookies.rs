@@ -310,3 +310,59 @@ async fn same_site_none_with_secure_renders() {
         "{cookie}"
     );
 }
+
+/// express-session 1.19's `cookie` as a function: per-request options for new sessions,
+/// whose path decides whether the request has a session at all.
+#[actix_rt::test]
+async fn cookie_for_chooses_the_options_per_request() {
+    let store = MemoryStore::new();
+    let mw = SessionMiddleware::builder(store.clone(), SECRET)
+        .cookie_for(|req| {
+            let admin = req.headers().contains_key("x-admin");
+            let (path, secs) = if admin { ("/", 60) } else { ("/count", 3600) };
+            CookieOptions::default()
+                .path(path)
+                .max_age(Duration::from_secs(secs))
+        })
+        .build()
+        .unwrap();
+    let app = app(mw).await;
+    let lifetime = |cookie: &str| {
+        let store = store.clone();
+        let id = sid(cookie);
+        async move {
+            let record = store.get(&id).await.unwrap().expect("stored");
+            record.cookie.original_max_age()
+        }
+    };
+    let plain = set_cookie(&get(&app, "/count", None).await).expect("a session");
+    assert_eq!(attr(&plain, "Path").as_deref(), Some("/count"));
+    assert_eq!(lifetime(&plain).await, Some(Duration::from_secs(3600)));
+    let outside = get(&app, "/set/k/v", None).await;
+    assert_eq!(
+        outside.status(),
+        500,
+        "outside the path: no session for the handler"
+    );
+    assert_eq!(set_cookie(&outside), None);
+
+    let req = test::TestRequest::get()
+        .uri("/set/k/v")
+        .insert_header(("x-admin", "1"))
+        .to_request();
+    let admin = set_cookie(&test::call_service(&app, req).await).expect("a session");
+    assert_eq!(attr(&admin, "Path").as_deref(), Some("/"));
+    assert_eq!(lifetime(&admin).await, Some(Duration::from_secs(60)));
+}
+
+#[actix_rt::test]
+async fn invalid_per_request_options_are_a_500() {
+    let mw = SessionMiddleware::builder(MemoryStore::new(), SECRET)
+        .cookie_for(|_| CookieOptions::default().same_site(SameSite::None))
+        .build()
+        .expect("only checked per request");
+    let app = app(mw).await;
+    let res = get(&app, "/count", None).await;
+    assert_eq!(res.status(), 500);
+    assert_eq!(set_cookie(&res), None);
+}

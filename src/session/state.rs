@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 
 use super::SessionError;
 use crate::context::Context;
+use crate::cookie::CookieOptions;
 use crate::record::{Fingerprint, SessionRecord, LIFETIME_KEYS};
 use crate::rules::{Facts, Status};
 use crate::store::{Loaded, Version};
@@ -20,6 +21,8 @@ use crate::store::{Loaded, Version};
 pub(crate) struct Slot {
     pub(crate) ctx: Rc<Context>,
     pub(crate) state: RefCell<Option<State>>,
+    /// This request's own cookie options (`cookie_for`); `None`: the static ones.
+    pub(crate) cookie: Option<CookieOptions>,
 }
 
 /// The slots of every session middleware that handles a request, outermost first: one
