@@ -108,6 +108,7 @@ mod cookie;
 mod encoding;
 mod error;
 mod events;
+mod flash;
 mod gate;
 mod id;
 mod middleware;
@@ -118,6 +119,7 @@ mod record;
 mod rules;
 mod session;
 mod signature;
+mod typed;
 pub mod store;
 mod watched;
 
@@ -128,6 +130,7 @@ pub use config::{
 pub use cookie::{CookieOptions, Priority, SameSite, Secure, SessionCookie};
 pub use error::SessionError;
 pub use events::SessionEvent;
+pub use flash::{Flash, FLASH_KEY};
 pub use id::{generate_id, uuid_v4_id};
 #[doc(hidden)]
 pub use middleware::SessionMiddlewareService;
@@ -136,6 +139,7 @@ pub use outage::OutagePolicy;
 pub use record::{Fingerprint, SessionRecord, CREATED_AT_KEY, ISSUED_AT_KEY, REISSUED_TO_KEY};
 pub use session::{Session, SessionExt, SessionStatus};
 pub use signature::{sign, unsign, Secrets};
+pub use typed::TypedSession;
 pub use store::MemoryStore;
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]

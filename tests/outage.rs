@@ -247,8 +247,7 @@ mod redis {
     use actix_express_session::RedisStore;
     use redis_support::OwnRedis;
 
-    async fn store(server: &OwnRedis) -> RedisStore {
-        let url = server.url();
+    async fn store(url: String) -> RedisStore {
         RedisStore::builder().connect(&url).await.expect("connects")
     }
 
@@ -256,14 +255,15 @@ mod redis {
     async fn a_frozen_redis_fails_fast_and_service_resumes_on_sigcont() {
         let server = OwnRedis::start();
         let (down, up) = (|| server.freeze(true), || server.freeze(false));
-        let figures = outage(store(&server).await, down, up, true).await;
+        let figures = outage(store(server.url()).await, down, up, true).await;
         figures.print("redis frozen (SIGSTOP)");
     }
 
     #[actix_rt::test]
     async fn a_killed_redis_fails_fast_and_service_resumes_on_restart() {
         let server = RefCell::new(OwnRedis::start());
-        let store = store(&server.borrow()).await;
+        let url = server.borrow().url();
+        let store = store(url).await;
         let (down, up) = (
             || server.borrow_mut().stop(),
             || server.borrow_mut().restart(),

@@ -104,7 +104,7 @@ async fn two_middlewares_keep_two_sessions_in_two_stores() {
     let cookies = format!(
         "{}; {}",
         cookie_header(&user_cookies),
-        cookie_header(&[admin_cookie.clone()])
+        cookie_header(std::slice::from_ref(admin_cookie))
     );
     let res = get(&app, "/admin/whoami", Some(&cookies)).await;
     assert_eq!(body(res).await, "Some(\"ada\") Some(true)");
