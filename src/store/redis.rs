@@ -24,6 +24,8 @@ mod conn;
 mod local;
 #[path = "redis/scan.rs"]
 mod scan;
+#[path = "redis/sentinel.rs"]
+mod sentinel;
 
 pub use builder::RedisStoreBuilder;
 use conn::{Conn, Idempotent, Target};
@@ -41,7 +43,8 @@ struct Settings {
 
 /// A [`SessionStore`] in Redis or Redis Cluster, wire-compatible with Node's
 /// [connect-redis]: a session created by an Express app on the same Redis is read here,
-/// and back.
+/// and back. Behind Redis Sentinel, the store follows the primary across failovers
+/// ([`connect_sentinel`](RedisStoreBuilder::connect_sentinel)).
 ///
 /// - key: `prefix + id` (prefix `"sess:"` by default);
 /// - value: the JSON record, `{"cookie":{...},...}`, written with one `SET key json EX ttl`;

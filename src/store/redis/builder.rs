@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use redis::aio::ConnectionManager;
 use redis::cluster_async::ClusterConnection;
+use redis::RedisConnectionInfo;
 
 use super::conn::Conn;
 use super::{RedisStore, Settings};
@@ -15,7 +16,8 @@ const TIMEOUT: Duration = Duration::from_millis(500);
 const SCAN_COUNT: usize = 100;
 
 /// Configures a [`RedisStore`], then connects it ([`connect`](Self::connect),
-/// [`connect_cluster`](Self::connect_cluster)) or wraps a connection you already hold
+/// [`connect_cluster`](Self::connect_cluster),
+/// [`connect_sentinel`](Self::connect_sentinel)) or wraps a connection you already hold
 /// ([`build`](Self::build), [`build_cluster`](Self::build_cluster)).
 ///
 /// ```no_run
@@ -40,6 +42,7 @@ pub struct RedisStoreBuilder {
     scan_count: usize,
     response_timeout: Duration,
     connection_timeout: Duration,
+    primary_settings: RedisConnectionInfo,
 }
 
 impl Default for RedisStoreBuilder {
@@ -52,6 +55,7 @@ impl Default for RedisStoreBuilder {
             scan_count: SCAN_COUNT,
             response_timeout: TIMEOUT,
             connection_timeout: TIMEOUT,
+            primary_settings: RedisConnectionInfo::default(),
         }
     }
 }
@@ -127,6 +131,21 @@ impl RedisStoreBuilder {
         self
     }
 
+    /// The database and login used on the primary that the sentinels name, for
+    /// [`connect_sentinel`](Self::connect_sentinel) (whose URLs are the sentinels' own).
+    /// Default: database 0, no login.
+    ///
+    /// ```
+    /// use actix_express_session::store::redis::RedisConnectionInfo;
+    ///
+    /// let builder = actix_express_session::RedisStore::builder()
+    ///     .primary_settings(RedisConnectionInfo::default().set_db(1).set_password("s3cret"));
+    /// ```
+    pub fn primary_settings(mut self, settings: RedisConnectionInfo) -> Self {
+        self.primary_settings = settings;
+        self
+    }
+
     /// Connects to one Redis server: `redis://[user:password@]host:port[/db]`.
     ///
     /// # Errors
@@ -146,6 +165,97 @@ impl RedisStoreBuilder {
     ) -> Result<RedisStore, StoreError> {
         let urls = urls.into_iter().map(|u| u.as_ref().to_owned()).collect();
         let conn = Conn::cluster(urls, self.connection_timeout, self.response_timeout).await;
+        Ok(self.finish(conn.map_err(StoreError::backend)?))
+    }
+
+    /// Connects through Redis Sentinel: asks the sentinels at `sentinel_urls`
+    /// (`redis://[user:password@]host:port` each, with the sentinels' own login, if any)
+    /// which node is the primary of `service_name` (the name in their `sentinel monitor`
+    /// line), sends every command there, and follows a failover without a restart. The
+    /// other options apply as with [`connect`](Self::connect); the primary's database and
+    /// login are [`primary_settings`](Self::primary_settings).
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use actix_express_session::store::redis::RedisConnectionInfo;
+    /// use actix_express_session::RedisStore;
+    ///
+    /// # async fn run() -> Result<(), actix_express_session::store::StoreError> {
+    /// let sentinels = ["redis://10.0.0.1:26379", "redis://10.0.0.2:26379", "redis://10.0.0.3:26379"];
+    /// let store = RedisStore::builder()
+    ///     .prefix("myapp:sess:")
+    ///     .response_timeout(Duration::from_millis(500))
+    ///     .primary_settings(RedisConnectionInfo::default().set_password("primary-secret"))
+    ///     .connect_sentinel(sentinels, "mymaster")
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Setting up
+    /// Run a primary, at least one replica (`replicaof <primary> 6379`) and three
+    /// sentinels on three machines, each with `sentinel monitor mymaster <primary-ip> 6379
+    /// 2` (2: the quorum that must agree the primary is down). Give the store every
+    /// sentinel: one that answers is enough, and the others cover for it. The addresses
+    /// the sentinels hand out must be reachable from the app (behind NAT or in
+    /// containers set `replica-announce-ip` and `sentinel announce-ip`). The connection is
+    /// plain TCP.
+    ///
+    /// # During a failover
+    /// The primary stops answering: commands fail (a refused or dropped connection, or the
+    /// [`response_timeout`](Self::response_timeout)), and the store asks the sentinels
+    /// again (`SENTINEL GET-MASTER-ADDR-BY-NAME`, all at once; the first address whose
+    /// node answers `ROLE` as a primary wins). One such resolution runs at a time,
+    /// bounded by the connection and response timeouts; requests that fail meanwhile wait
+    /// for it and use its answer. Until the sentinels have promoted a replica
+    /// (`down-after-milliseconds`, then an election and the promotion: a few seconds)
+    /// they still name the lost primary, and a request that needs the store gets the
+    /// middleware's outage answer (an empty 500 by default) within the response timeout,
+    /// never a hang. Then the store moves to the new primary and service resumes, without
+    /// a restart. A `READONLY` reply (the old primary came back as a replica) also makes
+    /// the store ask again.
+    ///
+    /// The store also listens to a sentinel for `+switch-master`, and moves the moment a
+    /// failover is announced rather than at the next failure. This matters when the old
+    /// primary is still up (a manual `SENTINEL FAILOVER`, a partition): it keeps taking
+    /// writes until the sentinels make it a replica, seconds later. The listener runs on
+    /// the runtime that called `connect_sentinel` (in an actix-web app, `main`'s).
+    ///
+    /// A command cut off by the failure is sent again to the new primary only when that
+    /// is safe: when it never ran (`READONLY`, a refused connection), or when running it
+    /// twice is harmless (reads, `SET`, `EXPIRE`, `DEL`). Creating a session (`SET NX`)
+    /// and the conditional save are not re-sent after an uncertain failure: that request
+    /// fails instead.
+    ///
+    /// # Warning: a session written just before a failover can be lost
+    /// Replication is asynchronous: the primary confirms a write before its replicas
+    /// have it. A session created or saved in the last moments before the primary died,
+    /// and not yet copied to the replica that is promoted, is not there: its cookie then
+    /// points at nothing, so the next request starts a fresh session (the user is logged
+    /// out, the cart is empty). The window is the replication lag, usually milliseconds.
+    /// When the old primary is still up, the window is wider: what it takes between the
+    /// promotion and the `+switch-master` announcement (about a second in a manual
+    /// failover; for a primary cut off from the sentinels, until it learns of the
+    /// failover) is lost when it rejoins as a replica. `min-replicas-to-write 1` and
+    /// `min-replicas-max-lag 10` on the primary narrow both windows: it then refuses
+    /// writes while no replica is close behind, which the store reports as an error (the
+    /// outage answer), not as a silent logout.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] when a URL is invalid or names a database (sentinels have
+    /// none: see [`primary_settings`](Self::primary_settings)), when no sentinel answers,
+    /// or when none names a reachable primary for `service_name`.
+    pub async fn connect_sentinel<U: AsRef<str>>(
+        self,
+        sentinel_urls: impl IntoIterator<Item = U>,
+        service_name: &str,
+    ) -> Result<RedisStore, StoreError> {
+        let urls = sentinel_urls
+            .into_iter()
+            .map(|u| u.as_ref().to_owned())
+            .collect();
+        let primary = self.primary_settings.clone();
+        let (connect, respond) = (self.connection_timeout, self.response_timeout);
+        let conn = Conn::sentinel(urls, service_name, primary, connect, respond).await;
         Ok(self.finish(conn.map_err(StoreError::backend)?))
     }
 

@@ -28,9 +28,12 @@ use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{
     MultipleNodeRoutingInfo, Route, RoutingInfo, SingleNodeRoutingInfo, Slot, SlotAddr,
 };
-use redis::{Cmd, ErrorKind, FromRedisValue, Pipeline, RedisError, RedisResult, Value};
+use redis::{
+    Cmd, ErrorKind, FromRedisValue, Pipeline, RedisConnectionInfo, RedisError, RedisResult, Value,
+};
 
 use super::local::PerThread;
+use super::sentinel::{replica_refusal, Failover};
 
 /// Commands queued on the multiplexed connection before a caller waits for room.
 const PIPELINE_BUFFER: usize = 1024;
@@ -61,25 +64,21 @@ pub(super) enum Target<'a> {
 }
 
 /// The live connection: one server (one manager per worker thread, each reconnecting by
-/// itself; see `local.rs`) or a whole cluster.
+/// itself; see `local.rs`), a whole cluster, or the primary of a service that sentinels
+/// monitor (connected as one server, and followed across failovers; see `sentinel.rs`).
 #[derive(Clone)]
 pub(super) enum Conn {
     Standalone(PerThread),
     Cluster(ClusterConnection),
+    /// The primary the sentinels name, found again when it fails over.
+    Sentinel(Failover),
 }
 
 impl Conn {
     /// Connects to one server.
     pub(super) async fn standalone(url: &str, connect: Duration) -> RedisResult<Self> {
         let client = redis::Client::open(url)?;
-        // No backoff retries inside the manager: its first retry sleeps at least 100 ms
-        // and the next ones longer, which would stall every request during an outage. A
-        // failed attempt is retried by the next command instead (see `run`).
-        let config = ConnectionManagerConfig::new()
-            .set_number_of_retries(0)
-            .set_connection_timeout(Some(connect))
-            .set_response_timeout(None)
-            .set_pipeline_buffer_size(PIPELINE_BUFFER);
+        let config = manager_config(connect);
         let first = ConnectionManager::new_with_config(client.clone(), config.clone()).await?;
         Ok(Conn::Standalone(PerThread::new(
             first,
@@ -90,6 +89,18 @@ impl Conn {
     /// A connection the user opened: used as it is, from every thread.
     pub(super) fn from_manager(manager: ConnectionManager) -> Self {
         Conn::Standalone(PerThread::new(manager, None))
+    }
+
+    /// Connects to the primary that the sentinels at `urls` name for `service`.
+    pub(super) async fn sentinel(
+        urls: Vec<String>,
+        service: &str,
+        primary: RedisConnectionInfo,
+        connect: Duration,
+        respond: Duration,
+    ) -> RedisResult<Self> {
+        let failover = Failover::connect(urls, service, primary, connect, respond).await?;
+        Ok(Conn::Sentinel(failover))
     }
 
     /// Connects to a cluster through any of its nodes.
@@ -116,6 +127,7 @@ impl Conn {
         match self {
             Conn::Standalone(_) => "standalone",
             Conn::Cluster(_) => "cluster",
+            Conn::Sentinel(_) => "sentinel",
         }
     }
 
@@ -125,6 +137,8 @@ impl Conn {
     /// so (the manager has started a reconnection by then). A cluster connection retries
     /// by itself (reconnections and redirects, `retries(3)`), whatever the command; that
     /// is the driver's behaviour, which the store's commands are written to tolerate.
+    /// Through sentinels, a failure that may mean a failover finds the primary again
+    /// first (see `sentinel.rs`).
     pub(super) async fn run<T: FromRedisValue>(
         &self,
         cmd: Cmd,
@@ -132,20 +146,26 @@ impl Conn {
         idempotent: Idempotent,
         timeout: Duration,
     ) -> RedisResult<T> {
-        let call = async {
-            match self {
-                Conn::Standalone(m) => {
+        match self {
+            Conn::Standalone(m) => {
+                let call = async {
                     let mut m = m.get().await?;
-                    let first = cmd.query_async(&mut m).await;
-                    match first {
+                    match cmd.query_async(&mut m).await {
                         Err(e) if worth_retrying(&e, idempotent) => cmd.query_async(&mut m).await,
                         done => done,
                     }
-                }
-                Conn::Cluster(c) => on_cluster(c.clone(), cmd, target).await,
+                };
+                within(timeout, call).await
             }
-        };
-        within(timeout, call).await
+            Conn::Cluster(c) => within(timeout, on_cluster(c.clone(), cmd, target)).await,
+            Conn::Sentinel(f) => {
+                let send = |mut m: ConnectionManager| {
+                    let cmd = &cmd;
+                    async move { cmd.query_async(&mut m).await }
+                };
+                f.run(idempotent, timeout, send).await
+            }
+        }
     }
 
     /// Runs the commands of `pipe`, which all touch `key`, in one round trip; the replies
@@ -157,23 +177,31 @@ impl Conn {
         idempotent: Idempotent,
         timeout: Duration,
     ) -> RedisResult<Vec<Value>> {
-        let count = pipe.len();
-        let call = async {
-            match self {
-                Conn::Standalone(m) => {
+        match self {
+            Conn::Standalone(m) => {
+                let call = async {
                     let mut m = m.get().await?;
                     match pipe.query_async(&mut m).await {
                         Err(e) if worth_retrying(&e, idempotent) => pipe.query_async(&mut m).await,
                         done => done,
                     }
-                }
-                Conn::Cluster(c) => {
-                    let route = SingleNodeRoutingInfo::SpecificNode(key_route(key));
-                    c.clone().route_pipeline(pipe, 0, count, route).await
-                }
+                };
+                within(timeout, call).await
             }
-        };
-        within(timeout, call).await
+            Conn::Cluster(c) => {
+                let route = SingleNodeRoutingInfo::SpecificNode(key_route(key));
+                let count = pipe.len();
+                let mut c = c.clone();
+                within(timeout, c.route_pipeline(pipe, 0, count, route)).await
+            }
+            Conn::Sentinel(f) => {
+                let send = |mut m: ConnectionManager| {
+                    let pipe = &pipe;
+                    async move { replica_refusal(pipe.query_async(&mut m).await?) }
+                };
+                f.run(idempotent, timeout, send).await
+            }
+        }
     }
 
     /// Where `SCAN` must run to see every key: the one server (`None`), or each primary.
@@ -195,6 +223,19 @@ impl Conn {
             .map(|(addr, _)| by_address(addr).map(Some))
             .collect()
     }
+}
+
+/// The settings of the connections the store opens to one server (also the primary
+/// found through sentinels).
+pub(super) fn manager_config(connect: Duration) -> ConnectionManagerConfig {
+    // No backoff retries inside the manager: its first retry sleeps at least 100 ms
+    // and the next ones longer, which would stall every request during an outage. A
+    // failed attempt is retried by the next command instead (see `run`).
+    ConnectionManagerConfig::new()
+        .set_number_of_retries(0)
+        .set_connection_timeout(Some(connect))
+        .set_response_timeout(None)
+        .set_pipeline_buffer_size(PIPELINE_BUFFER)
 }
 
 async fn on_cluster<T: FromRedisValue>(
@@ -224,7 +265,7 @@ fn key_route(key: &[u8]) -> Route {
 /// written) is retried whatever the command. Any other connection failure (dropped,
 /// reset, broken pipe) may have come after Redis ran the command, so only an
 /// [`Idempotent::Yes`] command is sent again. A timeout is never retried: the time is up.
-fn worth_retrying(e: &RedisError, idempotent: Idempotent) -> bool {
+pub(super) fn worth_retrying(e: &RedisError, idempotent: Idempotent) -> bool {
     if e.is_timeout() {
         return false;
     }
@@ -235,7 +276,7 @@ fn worth_retrying(e: &RedisError, idempotent: Idempotent) -> bool {
 }
 
 /// Bounds a call: a dead or stalled Redis gives a prompt error, never a hung request.
-async fn within<T>(
+pub(super) async fn within<T>(
     timeout: Duration,
     call: impl Future<Output = RedisResult<T>>,
 ) -> RedisResult<T> {
