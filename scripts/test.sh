@@ -24,6 +24,8 @@ echo "== cargo fmt"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --all-targets --all-features -- -D warnings
+echo "== rust-version"
+scripts/msrv.sh
 echo "== cargo check: each store feature alone"
 cargo check --no-default-features
 cargo check --no-default-features --features redis
