@@ -121,6 +121,9 @@ mod session;
 mod signature;
 mod typed;
 pub mod store;
+#[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
+pub mod testing;
 mod watched;
 
 pub use breaker::CircuitBreaker;
