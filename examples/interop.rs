@@ -14,7 +14,8 @@
 //! default `["keyboard cat"]`), `COOKIE_MAX_AGE_MS` (optional cookie max age for new
 //! sessions), `ABSOLUTE_TIMEOUT_MS` (optional absolute session lifetime, the builder's
 //! `absolute_timeout`: sessions keep their creation time under `__sessionCreatedAt`),
-//! `PORT` (default 0: any free port). Prints `LISTENING <port>` once bound.
+//! `PORT` (default 0: any free port). Prints `LISTENING <port>` once bound, or one line
+//! `error: ...` on stderr and exits with status 1 when it cannot start.
 //!
 //! Routes (JSON in, JSON out; each answers with the session as the request sees it,
 //! `{"id", "cookie", "data"}`):
@@ -22,7 +23,10 @@
 //! `POST /regenerate {"set": {..}}` (new ID, data kept); `POST /maxage {"maxAge": ms |
 //! null, "set": {..}}`; `POST /destroy`.
 
-use std::io::{Error, ErrorKind, Write};
+mod support;
+
+use std::io::Write;
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -109,40 +113,49 @@ fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
-fn fail(kind: ErrorKind, e: impl ToString) -> Error {
-    Error::new(kind, e.to_string())
-}
-
 /// A duration in milliseconds from the environment, if set.
-fn env_ms(name: &str) -> std::io::Result<Option<Duration>> {
+fn env_ms(name: &str) -> Result<Option<Duration>, String> {
     let Some(ms) = env(name) else {
         return Ok(None);
     };
     let ms: u64 = ms
         .parse()
-        .map_err(|e| fail(ErrorKind::InvalidInput, format!("{name}: {e}")))?;
+        .map_err(|_| format!("{name} must be a number of milliseconds, not {ms:?}"))?;
     Ok(Some(Duration::from_millis(ms)))
 }
 
-async fn make_store(kind: &str) -> std::io::Result<Arc<dyn SessionStore>> {
-    let url =
-        |name: &str| env(name).ok_or_else(|| fail(ErrorKind::NotFound, format!("set {name}")));
+async fn make_store(kind: &str) -> Result<Arc<dyn SessionStore>, String> {
+    let url = |name: &str| env(name).ok_or_else(|| format!("STORE={kind} needs {name}"));
     match kind {
         "redis" => {
+            let url = url("REDIS_URL")?;
             let store = RedisStore::builder()
                 .prefix("sess:")
-                .connect(&url("REDIS_URL")?)
+                .connect(&url)
                 .await
-                .map_err(|e| fail(ErrorKind::ConnectionRefused, e))?;
+                .map_err(|e| {
+                    format!(
+                        "cannot connect to Redis at {}: {}",
+                        support::printable(&url),
+                        support::cause(&e)
+                    )
+                })?;
             Ok(Arc::new(store))
         }
         "pg" => {
+            let url = url("DATABASE_URL")?;
             let pool = PgPoolOptions::new()
                 .acquire_timeout(Duration::from_secs(3))
                 .test_before_acquire(false)
-                .connect(&url("DATABASE_URL")?)
+                .connect(&url)
                 .await
-                .map_err(|e| fail(ErrorKind::ConnectionRefused, e))?;
+                .map_err(|e| {
+                    format!(
+                        "cannot connect to PostgreSQL at {}: {}",
+                        support::printable(&url),
+                        support::cause(&e)
+                    )
+                })?;
             let mut store = PostgresStore::builder(pool)
                 .table_name("session")
                 .create_table_if_missing(true);
@@ -152,26 +165,32 @@ async fn make_store(kind: &str) -> std::io::Result<Arc<dyn SessionStore>> {
             }
             let store = store
                 .build()
-                .map_err(|e| fail(ErrorKind::InvalidInput, e))?;
+                .map_err(|e| format!("invalid PostgreSQL store configuration: {e}"))?;
             Ok(Arc::new(store))
         }
-        other => Err(fail(
-            ErrorKind::InvalidInput,
-            format!("STORE must be redis or pg, got {other:?}"),
-        )),
+        other => Err(format!("STORE must be redis or pg, not {other:?}")),
     }
 }
 
-#[actix_web::main]
-async fn main() -> std::io::Result<()> {
-    // The crate's warnings (an unreadable record, a withheld Secure cookie) on stderr.
-    tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::WARN)
-        .with_writer(std::io::stderr)
-        .init();
+/// Connects, starts the server and prints `LISTENING <port>`; an error is one sentence
+/// for the user.
+async fn run() -> Result<(), String> {
     let secrets: Vec<String> = match env("SECRETS") {
-        Some(json) => serde_json::from_str(&json).map_err(|e| fail(ErrorKind::InvalidInput, e))?,
+        // Only where the JSON is wrong: serde_json's message may quote a secret.
+        Some(json) => serde_json::from_str(&json).map_err(|e| {
+            format!(
+                "SECRETS must be a JSON array of strings (line {}, column {})",
+                e.line(),
+                e.column()
+            )
+        })?,
         None => vec!["keyboard cat".to_owned()],
+    };
+    let port: u16 = match env("PORT") {
+        Some(p) => p
+            .parse()
+            .map_err(|_| format!("PORT must be a port number, not {p:?}"))?,
+        None => 0,
     };
     let mut cookie = CookieOptions::default()
         .path("/")
@@ -192,9 +211,8 @@ async fn main() -> std::io::Result<()> {
     }
     let sessions = sessions
         .build()
-        .map_err(|e| fail(ErrorKind::InvalidInput, e))?;
+        .map_err(|e| format!("invalid session configuration: {e}"))?;
 
-    let port: u16 = env("PORT").and_then(|p| p.parse().ok()).unwrap_or(0);
     let server = HttpServer::new(move || {
         App::new()
             .wrap(sessions.clone())
@@ -205,10 +223,25 @@ async fn main() -> std::io::Result<()> {
             .route("/destroy", web::post().to(destroy))
     })
     .workers(2)
-    .bind(("127.0.0.1", port))?;
+    .bind(("127.0.0.1", port))
+    .map_err(|e| format!("cannot listen on 127.0.0.1:{port}: {e}"))?;
     let bound = server.addrs().first().map_or(port, |a| a.port());
     let mut out = std::io::stdout();
-    writeln!(out, "LISTENING {bound}")?;
-    out.flush()?;
-    server.run().await
+    writeln!(out, "LISTENING {bound}")
+        .and_then(|()| out.flush())
+        .map_err(|e| format!("cannot write to stdout: {e}"))?;
+    server
+        .run()
+        .await
+        .map_err(|e| format!("the server stopped: {e}"))
+}
+
+#[actix_web::main]
+async fn main() -> ExitCode {
+    // The crate's warnings (an unreadable record, a withheld Secure cookie) on stderr.
+    tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::WARN)
+        .with_writer(std::io::stderr)
+        .init();
+    support::exit(run().await)
 }

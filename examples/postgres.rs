@@ -5,8 +5,13 @@
 //! DATABASE_URL=postgres://user@127.0.0.1/db cargo run --example postgres --features postgres
 //! curl -c jar -b jar http://127.0.0.1:8080/   # views: 1, then 2, 3, ...
 //! ```
+//!
+//! Environment: `DATABASE_URL` (required), `PORT` (default 8080), `SESSION_SECRET`
+//! (default `keyboard cat`).
 
-use std::io::{Error, ErrorKind};
+mod support;
+
+use std::process::ExitCode;
 use std::time::Duration;
 
 use actix_express_session::store::{sqlx::postgres::PgPoolOptions, PostgresStore};
@@ -19,23 +24,13 @@ async fn index(session: Session) -> actix_web::Result<String> {
     Ok(format!("views: {}\n", views + 1))
 }
 
-fn invalid(e: impl std::error::Error + Send + Sync + 'static) -> Error {
-    Error::new(ErrorKind::InvalidInput, e)
-}
-
-#[actix_web::main]
-async fn main() -> std::io::Result<()> {
+/// Connects and starts the server; an error is one sentence for the user.
+async fn run() -> Result<(), String> {
+    let port = support::port()?;
     let url = std::env::var("DATABASE_URL").map_err(|_| {
-        Error::new(
-            ErrorKind::NotFound,
-            "set DATABASE_URL=postgres://user@host/db",
-        )
+        "set DATABASE_URL, e.g. DATABASE_URL=postgres://user@127.0.0.1/db".to_owned()
     })?;
-    let port: u16 = std::env::var("PORT")
-        .ok()
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(8080);
-    let secret = std::env::var("SESSION_SECRET").unwrap_or_else(|_| "keyboard cat".to_owned());
+    let secret = support::secret();
     // A short acquire timeout: while the database is down, requests fail fast with a 500.
     // No ping before each query: one round trip per store operation.
     let pool = PgPoolOptions::new()
@@ -43,21 +38,40 @@ async fn main() -> std::io::Result<()> {
         .test_before_acquire(false)
         .connect(&url)
         .await
-        .map_err(|e| Error::new(ErrorKind::ConnectionRefused, e))?;
+        .map_err(|e| {
+            format!(
+                "cannot connect to PostgreSQL at {}: {}",
+                support::printable(&url),
+                support::cause(&e)
+            )
+        })?;
     let store = PostgresStore::builder(pool)
         .create_table_if_missing(true)
         .build()
-        .map_err(invalid)?;
+        .map_err(|e| format!("invalid PostgreSQL store configuration: {e}"))?;
     let sessions = SessionMiddleware::builder(store, secret)
         .build()
-        .map_err(invalid)?;
-    println!("listening on http://127.0.0.1:{port}/");
-    HttpServer::new(move || {
+        .map_err(|e| format!("invalid session configuration: {e}"))?;
+    let server = HttpServer::new(move || {
         App::new()
             .wrap(sessions.clone())
             .route("/", web::get().to(index))
     })
-    .bind(("127.0.0.1", port))?
-    .run()
-    .await
+    .bind(("127.0.0.1", port))
+    .map_err(|e| format!("cannot listen on 127.0.0.1:{port}: {e}"))?;
+    for addr in server.addrs() {
+        println!(
+            "listening on http://{addr}/ with sessions in {}",
+            support::printable(&url)
+        );
+    }
+    server
+        .run()
+        .await
+        .map_err(|e| format!("the server stopped: {e}"))
+}
+
+#[actix_web::main]
+async fn main() -> ExitCode {
+    support::exit(run().await)
 }

@@ -15,6 +15,8 @@ use actix_express_session::{MemoryStore, Session, SessionMiddleware};
 use actix_web::{web, App, HttpResponse, HttpServer};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
+mod support;
+
 /// Latency buckets for `session_store_duration_seconds`, 100 µs to 1 s.
 const BUCKETS: [f64; 9] = [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1.0];
 
@@ -38,27 +40,15 @@ fn recorder() -> Result<PrometheusHandle, String> {
         .map_err(|e| e.to_string())
 }
 
-#[actix_web::main]
-async fn main() -> ExitCode {
-    let port: u16 = std::env::var("PORT")
-        .ok()
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(8080);
-    let handle = match recorder() {
-        Ok(handle) => web::Data::new(handle),
-        Err(e) => {
-            eprintln!("error: cannot install the Prometheus recorder: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let sessions = match SessionMiddleware::builder(MemoryStore::new(), "keyboard cat").build() {
-        Ok(sessions) => sessions,
-        Err(e) => {
-            eprintln!("error: invalid session configuration: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    println!("listening on http://127.0.0.1:{port}/ (metrics at /metrics)");
+/// Installs the recorder and starts the server; an error is one sentence for the user.
+async fn run() -> Result<(), String> {
+    let port = support::port()?;
+    let handle = web::Data::new(
+        recorder().map_err(|e| format!("cannot install the Prometheus recorder: {e}"))?,
+    );
+    let sessions = SessionMiddleware::builder(MemoryStore::new(), support::secret())
+        .build()
+        .map_err(|e| format!("invalid session configuration: {e}"))?;
     let server = HttpServer::new(move || {
         App::new()
             .app_data(handle.clone())
@@ -69,16 +59,18 @@ async fn main() -> ExitCode {
                     .route("/", web::get().to(index)),
             )
     })
-    .bind(("127.0.0.1", port));
-    let result = match server {
-        Ok(server) => server.run().await,
-        Err(e) => Err(e),
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: cannot serve on 127.0.0.1:{port}: {e}");
-            ExitCode::FAILURE
-        }
+    .bind(("127.0.0.1", port))
+    .map_err(|e| format!("cannot listen on 127.0.0.1:{port}: {e}"))?;
+    for addr in server.addrs() {
+        println!("listening on http://{addr}/ (metrics at /metrics)");
     }
+    server
+        .run()
+        .await
+        .map_err(|e| format!("the server stopped: {e}"))
+}
+
+#[actix_web::main]
+async fn main() -> ExitCode {
+    support::exit(run().await)
 }

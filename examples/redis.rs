@@ -7,8 +7,13 @@
 //! PORT=8081 cargo run --example redis --features redis
 //! curl -c jar -b jar http://127.0.0.1:8081/   # the same session: views: 4
 //! ```
+//!
+//! Environment: `REDIS_URL` (default `redis://127.0.0.1:6379`), `PORT` (default 8080),
+//! `SESSION_SECRET` (default `keyboard cat`).
 
-use std::io::{Error, ErrorKind};
+mod support;
+
+use std::process::ExitCode;
 
 use actix_express_session::{RedisStore, Session, SessionMiddleware};
 use actix_web::{web, App, HttpServer};
@@ -19,27 +24,41 @@ async fn index(session: Session) -> actix_web::Result<String> {
     Ok(format!("views: {}\n", views + 1))
 }
 
-#[actix_web::main]
-async fn main() -> std::io::Result<()> {
-    let port: u16 = std::env::var("PORT")
-        .ok()
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(8080);
+/// Connects and starts the server; an error is one sentence for the user.
+async fn run() -> Result<(), String> {
+    let port = support::port()?;
     let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
-    let secret = std::env::var("SESSION_SECRET").unwrap_or_else(|_| "keyboard cat".to_owned());
-    let store = RedisStore::new(&url)
-        .await
-        .map_err(|e| Error::new(ErrorKind::ConnectionRefused, e))?;
+    let secret = support::secret();
+    let store = RedisStore::new(&url).await.map_err(|e| {
+        format!(
+            "cannot connect to Redis at {}: {}",
+            support::printable(&url),
+            support::cause(&e)
+        )
+    })?;
     let sessions = SessionMiddleware::builder(store, secret)
         .build()
-        .map_err(|e| Error::new(ErrorKind::InvalidInput, e))?;
-    println!("listening on http://127.0.0.1:{port}/ with sessions in {url}");
-    HttpServer::new(move || {
+        .map_err(|e| format!("invalid session configuration: {e}"))?;
+    let server = HttpServer::new(move || {
         App::new()
             .wrap(sessions.clone())
             .route("/", web::get().to(index))
     })
-    .bind(("127.0.0.1", port))?
-    .run()
-    .await
+    .bind(("127.0.0.1", port))
+    .map_err(|e| format!("cannot listen on 127.0.0.1:{port}: {e}"))?;
+    for addr in server.addrs() {
+        println!(
+            "listening on http://{addr}/ with sessions in {}",
+            support::printable(&url)
+        );
+    }
+    server
+        .run()
+        .await
+        .map_err(|e| format!("the server stopped: {e}"))
+}
+
+#[actix_web::main]
+async fn main() -> ExitCode {
+    support::exit(run().await)
 }

@@ -44,5 +44,6 @@ cargo test --all-features
 
 echo "== interop with the real express-session, connect-redis and connect-pg-simple"
 scripts/interop.sh
+scripts/browser.sh
 
 scripts/fuzz.sh
