@@ -168,11 +168,16 @@ impl Breaker {
         }
         let change = match report {
             Report::Answered => {
-                self.failed.store(0, Ordering::Release);
-                if self.open_until.swap(0, Ordering::AcqRel) == 0 {
-                    Change::None
-                } else {
+                // Plain loads first: on the healthy path nothing is written.
+                if self.failed.load(Ordering::Acquire) != 0 {
+                    self.failed.store(0, Ordering::Release);
+                }
+                let was_open = self.open_until.load(Ordering::Acquire) != 0
+                    && self.open_until.swap(0, Ordering::AcqRel) != 0;
+                if was_open {
                     Change::Closed
+                } else {
+                    Change::None
                 }
             }
             Report::Failed if admitted == Admit::Probe => {

@@ -101,9 +101,14 @@ where
                     return Ok(failure(&ctx.config, req.into_parts().0, &e));
                 }
             }
-            req.extensions_mut()
-                .get_or_insert_with(Slots::default)
-                .push(Rc::clone(&slot));
+            let mut extensions = req.extensions_mut();
+            match extensions.get_mut::<Slots>() {
+                Some(slots) => slots.push(Rc::clone(&slot)),
+                None => {
+                    extensions.insert(Slots::new(Rc::clone(&slot)));
+                }
+            }
+            drop(extensions);
             let res = service.call(req).await?;
             Ok(finish(&slot, res).await)
         })

@@ -426,7 +426,7 @@ pub(crate) fn slot_of(req: &HttpRequest, name: Option<&str>) -> Option<Rc<Slot>>
     let extensions = req.extensions();
     let slots = extensions.get::<Slots>()?;
     match name {
-        None => slots.innermost().cloned(),
+        None => Some(Rc::clone(slots.innermost())),
         Some(name) => slots.named(name).cloned(),
     }
 }
@@ -533,7 +533,7 @@ fn guard_session(ctx: &GuardContext<'_>, name: Option<&str>) -> Result<Session, 
     let extensions = ctx.req_data();
     let slots = extensions.get::<Slots>().ok_or(SessionError::NotWrapped)?;
     let slot = match name {
-        None => slots.innermost(),
+        None => Some(slots.innermost()),
         Some(name) => slots.named(name),
     };
     let session = Session {

@@ -82,7 +82,8 @@ impl Watched {
             outcome = Empty,
             latency_us = Empty,
         );
-        if let Some(sid) = sid.filter(|_| !span.is_disabled()) {
+        let traced = !span.is_disabled();
+        if let Some(sid) = sid.filter(|_| traced) {
             span.record("session", tracing::field::display(self.tagger.tag(sid)));
         }
         let mut turn = Turn {
@@ -90,15 +91,24 @@ impl Watched {
             admitted,
             report: Report::Abandoned,
         };
-        let started = Instant::now();
-        let inner = start(&*self.inner).instrument(span.clone());
+        // The clock only for someone who reads it.
+        let started = (traced || cfg!(feature = "metrics")).then(Instant::now);
+        let inner = start(&*self.inner);
         async move {
-            let result = inner.await;
-            let elapsed = started.elapsed();
-            observe::store_latency(self.label, op, elapsed.as_secs_f64());
-            span.record("latency_us", elapsed.as_micros());
+            let result = match traced {
+                true => inner.instrument(span.clone()).await,
+                false => inner.await,
+            };
+            let elapsed = started.map(|started| started.elapsed());
+            if let Some(elapsed) = elapsed {
+                observe::store_latency(self.label, op, elapsed.as_secs_f64());
+            }
             let (outcome, report) = self.judge(op, &result, judge);
-            span.record("outcome", outcome);
+            // Recording costs even on a disabled span (its `log` fallback): only when on.
+            if traced {
+                span.record("latency_us", elapsed.unwrap_or_default().as_micros());
+                span.record("outcome", outcome);
+            }
             turn.report = report;
             drop(turn);
             result

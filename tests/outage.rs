@@ -6,6 +6,8 @@
 //! PostgreSQL, each killed and each frozen (SIGSTOP: a hung process or a lost network
 //! path). Those print what they measured (`cargo test --all-features --test outage --
 //! --nocapture`); README "Operations" quotes them.
+// The timing harness is used by the server tests only.
+#![cfg_attr(not(any(feature = "redis", feature = "postgres")), allow(dead_code))]
 
 mod common;
 #[cfg(feature = "postgres")]

@@ -277,7 +277,7 @@ impl<S: SessionStore> SessionMiddlewareBuilder<S> {
         self
     }
 
-    /// Whether to believe `X-Forwarded-Proto` for [`Secure::Auto`] and for withholding
+    /// Whether to believe `X-Forwarded-Proto` for [`Secure::Auto`](crate::Secure::Auto) and for withholding
     /// `Secure` cookies on plain HTTP. Default [`TrustProxy::Never`].
     pub fn trust_proxy(mut self, trust: TrustProxy) -> Self {
         self.trust_proxy = trust;

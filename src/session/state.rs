@@ -27,22 +27,35 @@ pub(crate) struct Slot {
 
 /// The slots of every session middleware that handles a request, outermost first: one
 /// per cookie name (a nested middleware with a name already there lets the request pass).
-#[derive(Debug, Default)]
-pub(crate) struct Slots(Vec<Rc<Slot>>);
+/// The first is kept inline: most apps have one middleware, and pay no second allocation.
+#[derive(Debug)]
+pub(crate) struct Slots {
+    first: Rc<Slot>,
+    more: Vec<Rc<Slot>>,
+}
 
 impl Slots {
+    pub(crate) fn new(first: Rc<Slot>) -> Self {
+        Slots {
+            first,
+            more: Vec::new(),
+        }
+    }
+
     /// The innermost middleware's slot: the one closest to the handler.
-    pub(crate) fn innermost(&self) -> Option<&Rc<Slot>> {
-        self.0.last()
+    pub(crate) fn innermost(&self) -> &Rc<Slot> {
+        self.more.last().unwrap_or(&self.first)
     }
 
     /// The slot of the middleware whose cookie is `name`.
     pub(crate) fn named(&self, name: &str) -> Option<&Rc<Slot>> {
-        self.0.iter().find(|slot| slot.ctx.config.name == name)
+        std::iter::once(&self.first)
+            .chain(&self.more)
+            .find(|slot| slot.ctx.config.name == name)
     }
 
     pub(crate) fn push(&mut self, slot: Rc<Slot>) {
-        self.0.push(slot);
+        self.more.push(slot);
     }
 }
 

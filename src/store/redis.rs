@@ -22,6 +22,8 @@ mod conditional;
 mod conn;
 #[path = "redis/local.rs"]
 mod local;
+#[path = "redis/retry.rs"]
+mod retry;
 #[path = "redis/scan.rs"]
 mod scan;
 #[path = "redis/sentinel.rs"]

@@ -39,8 +39,8 @@ use futures_util::future::{BoxFuture, FutureExt, Shared};
 use redis::aio::ConnectionManager;
 use redis::{ErrorKind, RedisConnectionInfo, RedisError, RedisResult, ServerErrorKind, Value};
 
-use super::conn::{manager_config, within, worth_retrying, Idempotent};
 use super::local::PerThread;
+use super::retry::{manager_config, within, worth_retrying, Idempotent};
 
 #[path = "resolve.rs"]
 mod resolve;
