@@ -25,8 +25,8 @@ mod builder;
 mod validate;
 
 pub use builder::SessionMiddlewareBuilder;
-pub use validate::ConfigError;
 use validate::validate_cookie;
+pub use validate::ConfigError;
 
 /// The default [`SessionMiddlewareBuilder::touch_after`].
 pub(crate) const DEFAULT_TOUCH_AFTER: Duration = Duration::from_secs(60);

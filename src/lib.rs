@@ -119,11 +119,11 @@ mod record;
 mod rules;
 mod session;
 mod signature;
-mod typed;
 pub mod store;
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
+mod typed;
 mod watched;
 
 pub use breaker::CircuitBreaker;
@@ -142,7 +142,6 @@ pub use outage::OutagePolicy;
 pub use record::{Fingerprint, SessionRecord, CREATED_AT_KEY, ISSUED_AT_KEY, REISSUED_TO_KEY};
 pub use session::{Session, SessionExt, SessionStatus};
 pub use signature::{sign, unsign, Secrets};
-pub use typed::TypedSession;
 pub use store::MemoryStore;
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
@@ -150,3 +149,4 @@ pub use store::PostgresStore;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use store::RedisStore;
+pub use typed::TypedSession;

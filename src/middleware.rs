@@ -101,17 +101,21 @@ where
                     return Ok(failure(&ctx.config, req.into_parts().0, &e));
                 }
             }
-            let mut extensions = req.extensions_mut();
-            match extensions.get_mut::<Slots>() {
-                Some(slots) => slots.push(Rc::clone(&slot)),
-                None => {
-                    extensions.insert(Slots::new(Rc::clone(&slot)));
-                }
-            }
-            drop(extensions);
+            add_slot(&req, Rc::clone(&slot));
             let res = service.call(req).await?;
             Ok(finish(&slot, res).await)
         })
+    }
+}
+
+/// Puts this middleware's slot on the request, after those of outer ones.
+fn add_slot(req: &ServiceRequest, slot: Rc<Slot>) {
+    let mut extensions = req.extensions_mut();
+    match extensions.get_mut::<Slots>() {
+        Some(slots) => slots.push(slot),
+        None => {
+            extensions.insert(Slots::new(slot));
+        }
     }
 }
 

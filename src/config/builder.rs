@@ -12,8 +12,8 @@ use super::validate::{
     is_token_byte, validate_attributes, validate_breaker, validate_prefixes, validate_reissue,
 };
 use super::{
-    Config, ConfigError, CookieFn, Genid, Load, Reissue, SessionMiddleware, TrustProxy, Unset, WritePolicy,
-    DEFAULT_TOUCH_AFTER,
+    Config, ConfigError, CookieFn, Genid, Load, Reissue, SessionMiddleware, TrustProxy, Unset,
+    WritePolicy, DEFAULT_TOUCH_AFTER,
 };
 use crate::breaker::{Breaker, CircuitBreaker};
 use crate::cookie::CookieOptions;

@@ -41,7 +41,8 @@ pub(crate) async fn ensure_loaded(slot: &Slot, req: &HttpRequest) -> Result<(), 
     let mut state = match loaded {
         Some(state) => state,
         None => {
-            let record = ctx.config
+            let record = ctx
+                .config
                 .new_record(slot.cookie.as_ref(), secure_connection, now_ms());
             State::new(new_id(ctx, req)?, record)
         }

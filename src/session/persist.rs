@@ -242,7 +242,9 @@ fn rebase(slot: &Slot, current: &SessionRecord) -> SessionRecord {
 pub(crate) async fn regenerate(slot: &Slot, req: &HttpRequest) -> Result<(), SessionError> {
     let ctx: &Rc<Context> = &slot.ctx;
     let old = Place::of(slot)?;
-    let record = ctx.config.new_record(slot.cookie.as_ref(), old.secure_connection, now_ms());
+    let record = ctx
+        .config
+        .new_record(slot.cookie.as_ref(), old.secure_connection, now_ms());
     let fresh = Arc::new(record);
     let (id, version) = match ctx.config.write_policy {
         WritePolicy::LastWriterWins => (new_id(ctx, req)?, None),

@@ -259,8 +259,6 @@ pub(super) fn unexpected(what: &'static str) -> RedisError {
 
 #[cfg(test)]
 mod tests {
-    use std::io::{Error, ErrorKind as Io};
-
     use super::*;
 
     #[test]
