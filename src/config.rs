@@ -19,6 +19,7 @@ use crate::outage::OutagePolicy;
 use crate::record::{SessionRecord, CREATED_AT_KEY, ISSUED_AT_KEY, REISSUED_TO_KEY};
 use crate::rules::Rules;
 use crate::signature::Keys;
+use crate::verified::Verified;
 use crate::watched::Watched;
 
 mod builder;
@@ -186,11 +187,19 @@ impl Config {
     /// The session ID from a cookie that one of the secrets signed, if any, and whether
     /// it should be re-signed with the newest secret (an older one signed it, and
     /// `resign_rotated` is on).
-    pub(crate) fn read_session_id(&self, headers: &HeaderMap) -> Option<(String, bool)> {
+    /// Cookies this worker verified before are looked up in `verified` instead.
+    pub(crate) fn read_session_id(
+        &self,
+        headers: &HeaderMap,
+        verified: &mut Verified,
+    ) -> Option<(String, bool)> {
         let raw = headers
             .get_all(COOKIE)
             .find_map(|h| find_cookie(h.as_bytes(), &self.name))?;
-        let verified = self.verify(raw);
+        let verified = match raw.len() <= MAX_COOKIE_LEN {
+            true => verified.get_or_verify(raw, |raw| self.verify(raw)),
+            false => None,
+        };
         if verified.is_none() {
             observe::count(Event::CookieRejected);
             tracing::debug!(cookie = %self.name, "session cookie rejected: not validly signed");
@@ -199,9 +208,6 @@ impl Config {
     }
 
     fn verify(&self, raw: &[u8]) -> Option<(String, bool)> {
-        if raw.len() > MAX_COOKIE_LEN {
-            return None;
-        }
         let value = decode_uri_component(raw)?;
         let (id, by) = self.keys.unsign_by(value.strip_prefix("s:")?)?;
         (id.len() <= MAX_ID_LEN).then(|| (id.to_owned(), by > 0 && self.resign_rotated))

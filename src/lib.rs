@@ -124,6 +124,7 @@ pub mod store;
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
 mod typed;
+mod verified;
 mod watched;
 
 pub use breaker::CircuitBreaker;

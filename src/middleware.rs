@@ -42,6 +42,7 @@ where
             config: Arc::clone(&self.config),
             store,
             gate: Arc::clone(&self.gate),
+            verified: RefCell::default(),
         };
         ready(Ok(SessionMiddlewareService {
             service: Rc::new(service),

@@ -14,6 +14,7 @@
 //! | a stored record that is not an object, has a non-object `cookie`, a bad `expires` | a fresh session, a warning, the record left in place | here |
 //! | `X-Forwarded-Proto: https` from an untrusted client | no `Secure` upgrade, a `Secure` cookie still withheld | here (`Secure::Auto` in cookies.rs) |
 //! | a crafted crc32 collision | still saved | properties.rs |
+//! | a near copy of a cookie the worker already verified (one character changed) | a fresh session: only exact, verified values skip the HMAC | here |
 
 mod common;
 
@@ -534,4 +535,30 @@ async fn an_untrusted_x_forwarded_proto_upgrades_nothing() {
     assert!(common::attr(&cookie, "Secure").is_none(), "{cookie}");
     let stored = store.get(&sid(&cookie)).await.unwrap().unwrap();
     assert!(!stored.cookie.secure(), "stored as a plain-HTTP session");
+}
+
+/// A worker keeps the cookies it verified, to skip the HMAC when they come back: a value
+/// one character away from one of them is checked in full, and rejected.
+#[actix_rt::test]
+async fn a_near_copy_of_a_verified_cookie_is_rejected() {
+    let app = app(SessionMiddleware::builder(MemoryStore::new(), SECRET)
+        .build()
+        .unwrap())
+    .await;
+    let good = pair(&set_cookie(&get(&app, "/count", None).await).expect("a session"));
+    assert_eq!(body(get(&app, "/count", Some(&good)).await).await, "2");
+    let alphabet = ['A', 'b', '0', '+', '/', 'z'];
+    for at in [good.len() - 1, good.len() - 20, "connect.sid=s%3A".len() + 3] {
+        for c in alphabet {
+            let mut near: Vec<char> = good.chars().collect();
+            if near[at] == c {
+                continue;
+            }
+            near[at] = c;
+            let near: String = near.into_iter().collect();
+            let res = get(&app, "/read", Some(&near)).await;
+            assert_eq!(body(res).await, "0", "{near} is not the verified cookie");
+        }
+    }
+    assert_eq!(body(get(&app, "/count", Some(&good)).await).await, "3", "still good");
 }

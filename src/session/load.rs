@@ -26,7 +26,10 @@ pub(crate) async fn ensure_loaded(slot: &Slot, req: &HttpRequest) -> Result<(), 
         return Ok(());
     }
     let ctx = &slot.ctx;
-    let cookie_id = ctx.config.read_session_id(req.headers());
+    let cookie_id = {
+        let mut verified = ctx.verified.borrow_mut();
+        ctx.config.read_session_id(req.headers(), &mut verified)
+    };
     let had_cookie = cookie_id.is_some();
     let secure_connection = ctx.config.is_secure(req);
     let loaded = match cookie_id {
