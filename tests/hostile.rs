@@ -548,7 +548,11 @@ async fn a_near_copy_of_a_verified_cookie_is_rejected() {
     let good = pair(&set_cookie(&get(&app, "/count", None).await).expect("a session"));
     assert_eq!(body(get(&app, "/count", Some(&good)).await).await, "2");
     let alphabet = ['A', 'b', '0', '+', '/', 'z'];
-    for at in [good.len() - 1, good.len() - 20, "connect.sid=s%3A".len() + 3] {
+    for at in [
+        good.len() - 1,
+        good.len() - 20,
+        "connect.sid=s%3A".len() + 3,
+    ] {
         for c in alphabet {
             let mut near: Vec<char> = good.chars().collect();
             if near[at] == c {
@@ -560,5 +564,9 @@ async fn a_near_copy_of_a_verified_cookie_is_rejected() {
             assert_eq!(body(res).await, "0", "{near} is not the verified cookie");
         }
     }
-    assert_eq!(body(get(&app, "/count", Some(&good)).await).await, "3", "still good");
+    assert_eq!(
+        body(get(&app, "/count", Some(&good)).await).await,
+        "3",
+        "still good"
+    );
 }
