@@ -28,7 +28,7 @@ use common::{app, body, get, pair, set_cookie, Flaky, SECRET};
 /// Every request during an outage is answered within this, the first ones included.
 const FIRST_FAILURE: Duration = Duration::from_secs(1);
 /// A request while the breaker is open is answered within this.
-const FAST_FAILURE: Duration = Duration::from_millis(50);
+const FAST_FAILURE: Duration = Duration::from_millis(100);
 /// Service is back within this of the store answering again.
 const RESUME: Duration = Duration::from_secs(1);
 
