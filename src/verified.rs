@@ -113,7 +113,10 @@ mod tests {
         assert_eq!(table.get_or_verify(b"bad", &mut check), None);
         assert_eq!(table.get_or_verify(b"bad", &mut check), None);
         assert_eq!(table.get_or_verify(b"goo", &mut check), None);
-        assert_eq!(checks, 4, "one check for the good value, one per bad attempt");
+        assert_eq!(
+            checks, 4,
+            "one check for the good value, one per bad attempt"
+        );
     }
 
     #[test]
