@@ -452,48 +452,44 @@ pub(crate) fn load_session_of(
     })
 }
 
-impl SessionExt for HttpRequest {
-    fn get_session(&self) -> Result<Session, SessionError> {
-        session_of(self)
-    }
-    fn load_session(&self) -> LocalBoxFuture<'static, Result<Session, SessionError>> {
-        load_session_of(self, None)
-    }
-    fn load_session_named(
-        &self,
-        name: &str,
-    ) -> LocalBoxFuture<'static, Result<Session, SessionError>> {
-        load_session_of(self, Some(name))
-    }
+/// `SessionExt` for a type that holds an `HttpRequest` (`$req` reaches it).
+macro_rules! session_ext {
+    ($ty:ty, |$this:ident| $req:expr) => {
+        impl SessionExt for $ty {
+            fn get_session(&self) -> Result<Session, SessionError> {
+                let $this = self;
+                session_of($req)
+            }
+            fn load_session(&self) -> LocalBoxFuture<'static, Result<Session, SessionError>> {
+                let $this = self;
+                load_session_of($req, None)
+            }
+            fn load_session_named(
+                &self,
+                name: &str,
+            ) -> LocalBoxFuture<'static, Result<Session, SessionError>> {
+                let $this = self;
+                load_session_of($req, Some(name))
+            }
+        }
+    };
 }
 
-impl SessionExt for ServiceRequest {
-    fn get_session(&self) -> Result<Session, SessionError> {
-        session_of(self.request())
-    }
-    fn load_session(&self) -> LocalBoxFuture<'static, Result<Session, SessionError>> {
-        load_session_of(self.request(), None)
-    }
-    fn load_session_named(
-        &self,
-        name: &str,
-    ) -> LocalBoxFuture<'static, Result<Session, SessionError>> {
-        load_session_of(self.request(), Some(name))
-    }
-}
+session_ext!(HttpRequest, |req| req);
+session_ext!(ServiceRequest, |req| req.request());
 
 impl<B> SessionExt for ServiceResponse<B> {
     fn get_session(&self) -> Result<Session, SessionError> {
-        session_of(self.request())
+        self.request().get_session()
     }
     fn load_session(&self) -> LocalBoxFuture<'static, Result<Session, SessionError>> {
-        load_session_of(self.request(), None)
+        self.request().load_session()
     }
     fn load_session_named(
         &self,
         name: &str,
     ) -> LocalBoxFuture<'static, Result<Session, SessionError>> {
-        load_session_of(self.request(), Some(name))
+        self.request().load_session_named(name)
     }
 }
 

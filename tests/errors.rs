@@ -3,54 +3,16 @@
 
 mod common;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actix_express_session::{Load, MemoryStore, Session, SessionMiddleware};
 use actix_web::{test, web, App};
+use common::logs::Logs;
 use common::{app, body, get, pair, set_cookie, Flaky, SECRET};
-
-/// Captures log output for the current thread.
-#[derive(Clone, Default)]
-struct Logs(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Logs {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Logs {
-    /// The process-wide log buffer. A global subscriber rather than a per-thread one:
-    /// tracing caches callsite interest across threads, so thread-local subscribers
-    /// miss events when tests run in parallel.
-    fn capture() -> &'static Logs {
-        static LOGS: std::sync::OnceLock<Logs> = std::sync::OnceLock::new();
-        LOGS.get_or_init(|| {
-            let logs = Logs::default();
-            let writer = logs.clone();
-            let subscriber = tracing_subscriber::fmt()
-                .with_writer(move || writer.clone())
-                .with_ansi(false)
-                .finish();
-            tracing::subscriber::set_global_default(subscriber).expect("the only subscriber");
-            logs
-        })
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
-    }
-}
 
 #[actix_rt::test]
 async fn a_store_outage_is_an_empty_500_with_a_log_line_and_service_resumes() {
-    let logs = Logs::capture();
+    let logs = Logs::capture(tracing::Level::INFO);
     let store = Flaky::default();
     let app = app(SessionMiddleware::builder(store.clone(), SECRET)
         .build()
@@ -114,7 +76,7 @@ async fn a_failed_touch_is_a_500_too() {
 
 #[actix_rt::test]
 async fn a_session_without_the_middleware_is_a_500_with_a_log_line() {
-    let logs = Logs::capture();
+    let logs = Logs::capture(tracing::Level::INFO);
     let handler = |s: Session| async move { s.id() };
     let app = test::init_service(App::new().route("/", web::get().to(handler))).await;
     let res = test::call_service(&app, test::TestRequest::get().uri("/").to_request()).await;

@@ -4,32 +4,9 @@
 
 mod common;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use actix_express_session::SessionMiddleware;
+use common::logs::Logs;
 use common::{app, body, get, pair, set_cookie, sid, SECRET};
-use tracing_subscriber::fmt::format::FmtSpan;
-
-/// Captured log output.
-#[derive(Clone, Default)]
-struct Logs(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Logs {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Logs {
-    fn text(&self) -> String {
-        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
-    }
-}
 
 /// The value of `field=` in `line`, up to the next space or `}`.
 fn field<'a>(line: &'a str, name: &str) -> Option<&'a str> {
@@ -45,15 +22,7 @@ fn field<'a>(line: &'a str, name: &str) -> Option<&'a str> {
 
 #[actix_rt::test]
 async fn store_calls_are_spans_that_name_the_session_by_a_keyed_hash_only() {
-    let logs = Logs::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .with_max_level(tracing::Level::DEBUG)
-        .with_span_events(FmtSpan::CLOSE)
-        .finish();
-    tracing::subscriber::set_global_default(subscriber).expect("the only subscriber");
+    let logs = Logs::capture(tracing::Level::DEBUG);
     let app = app(
         SessionMiddleware::builder(actix_express_session::MemoryStore::new(), SECRET)
             .build()

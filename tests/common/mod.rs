@@ -4,6 +4,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod conformance;
+pub mod logs;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
