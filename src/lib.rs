@@ -59,6 +59,10 @@
 //! | [`.absolute_timeout(..)`](SessionMiddlewareBuilder::absolute_timeout) | (none) | off: a session's lifetime however active it is |
 //! | [`.reissue_after(..)`](SessionMiddlewareBuilder::reissue_after) | (none) | off: a new ID every so often, with a grace window for the old one |
 //! | [`.resign_rotated(..)`](SessionMiddlewareBuilder::resign_rotated) | (none) | `true`: old-secret cookies come back signed with the newest |
+//! | [`.cookie_for(..)`](SessionMiddlewareBuilder::cookie_for) | `cookie` as a function | off: cookie options chosen per request |
+//! | [`.circuit_breaker(..)`](SessionMiddlewareBuilder::circuit_breaker) | (none) | [`CircuitBreaker::default`]: fail fast while the store is down |
+//! | [`.outage_policy(..)`](SessionMiddlewareBuilder::outage_policy) | (none) | [`OutagePolicy::InternalServerError`]: an empty 500 |
+//! | [`.on_event(..)`](SessionMiddlewareBuilder::on_event) | (none) | none: a callback per [`SessionEvent`] |
 //!
 //! [`build`](SessionMiddlewareBuilder::build) returns a [`ConfigError`] naming the
 //! option for an invalid combination; nothing panics at request time.
@@ -69,6 +73,13 @@
 //! `RedisStore` (feature `redis`, standalone or Cluster, connect-redis records) and
 //! `PostgresStore` (feature `postgres`, connect-pg-simple's table) are the distributed
 //! ones. Implement [`store::SessionStore`] for anything else.
+//!
+//! ## Beyond the `Session` extractor
+//!
+//! [`TypedSession`] reads and writes the session as a type of your own, [`Flash`] keeps
+//! messages for the next request (connect-flash's layout), [`NamedSession`] reaches one
+//! of several session middlewares by cookie name, and [`SessionExt`] reaches the session
+//! from a middleware or a guard.
 //!
 //! ## Express compatibility
 //!
@@ -86,6 +97,9 @@
 //! [dependencies]
 //! actix-express-session = { version = "0.1", features = ["redis"] } # or "postgres"
 //! ```
+//!
+//! `metrics` adds counters and latency histograms through the `metrics` facade;
+//! `testing` makes the store-conformance suite public (`testing::conformance`, for your own store).
 //!
 //! ## Security
 //!
