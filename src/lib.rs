@@ -88,7 +88,7 @@
 //! field. Deliberate differences: `resave` and `saveUninitialized` default to `false`,
 //! `SameSite=Lax` and `Secure::Auto` are on by default, `destroy()` also clears the
 //! browser's cookie, an explicit [`Session::set_max_age`] counts as a change, saving
-//! happens before the response leaves (a store failure is a 500), and a withheld
+//! happens before the response leaves (a store failure is an error response), and a withheld
 //! `Secure` cookie is logged.
 //!
 //! ## Feature flags
