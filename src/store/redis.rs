@@ -20,6 +20,8 @@ mod builder;
 mod conditional;
 #[path = "redis/conn.rs"]
 mod conn;
+#[path = "redis/lean.rs"]
+mod lean;
 #[path = "redis/local.rs"]
 mod local;
 #[path = "redis/retry.rs"]

@@ -148,6 +148,12 @@ impl RedisStoreBuilder {
 
     /// Connects to one Redis server: `redis://[user:password@]host:port[/db]`.
     ///
+    /// A plain `redis://` URL is served by the store's own lean connection, one per
+    /// worker thread (multiplexed: concurrent requests share it, their commands written
+    /// in batches), which costs a fraction of redis-rs's `ConnectionManager` per command.
+    /// Other URLs (`rediss://` with the driver's TLS features, a Unix socket, RESP3 via
+    /// `?protocol=resp3`) go through redis-rs's `ConnectionManager`.
+    ///
     /// # Errors
     /// [`StoreError::Backend`] when the URL is invalid or the server cannot be reached.
     pub async fn connect(self, url: &str) -> Result<RedisStore, StoreError> {

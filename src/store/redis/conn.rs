@@ -4,6 +4,11 @@
 //!
 //! # Settings, and why (redis 1.x)
 //!
+//! - A plain `redis://` URL gets a lean connection of our own per worker thread (see
+//!   `lean.rs`: no driver task, no channels, our own RESP2 parser; redis-rs still encodes
+//!   the commands and decodes the values). TLS, Unix-socket and RESP3 URLs, a manager the
+//!   user hands in, and the primary behind sentinels stay on redis-rs's
+//!   `ConnectionManager`, with the settings below.
 //! - One timer per call: the store wraps every call in its own `tokio::time::timeout`
 //!   (it also bounds the wait for a reconnection), so the connections it opens itself
 //!   have no response timeout of their own (the manager's would be a second timer on
@@ -31,7 +36,8 @@ use redis::{
     Cmd, ErrorKind, FromRedisValue, Pipeline, RedisConnectionInfo, RedisError, RedisResult, Value,
 };
 
-use super::local::PerThread;
+use super::lean::{Lean, Server};
+use super::local::{PerThread, PerThreadLean};
 pub(super) use super::retry::Idempotent;
 use super::retry::{manager_config, within, worth_retrying};
 use super::sentinel::{replica_refusal, Failover};
@@ -47,11 +53,15 @@ pub(super) enum Target<'a> {
     Keys,
 }
 
-/// The live connection: one server (one manager per worker thread, each reconnecting by
-/// itself; see `local.rs`), a whole cluster, or the primary of a service that sentinels
-/// monitor (connected as one server, and followed across failovers; see `sentinel.rs`).
+/// The live connection: one server (one lean connection or manager per worker thread,
+/// each reconnecting by itself; see `local.rs`), a whole cluster, or the primary of a
+/// service that sentinels monitor (connected as one server, and followed across
+/// failovers; see `sentinel.rs`).
 #[derive(Clone)]
 pub(super) enum Conn {
+    /// One server through our own connections (a plain `redis://` URL).
+    Lean(PerThreadLean),
+    /// One server through redis-rs's managers (other URLs, or the user's manager).
     Standalone(PerThread),
     Cluster(ClusterConnection),
     /// The primary the sentinels name, found again when it fails over.
@@ -59,8 +69,11 @@ pub(super) enum Conn {
 }
 
 impl Conn {
-    /// Connects to one server.
+    /// Connects to one server: lean for a plain `redis://` URL, else through a manager.
     pub(super) async fn standalone(url: &str, connect: Duration) -> RedisResult<Self> {
+        if let Some(server) = Server::from_url(url, connect)? {
+            return Ok(Conn::Lean(PerThreadLean::connect(server).await?));
+        }
         let client = redis::Client::open(url)?;
         let config = manager_config(connect);
         let first = ConnectionManager::new_with_config(client.clone(), config.clone()).await?;
@@ -109,7 +122,7 @@ impl Conn {
 
     pub(super) fn mode(&self) -> &'static str {
         match self {
-            Conn::Standalone(_) => "standalone",
+            Conn::Lean(_) | Conn::Standalone(_) => "standalone",
             Conn::Cluster(_) => "cluster",
             Conn::Sentinel(_) => "sentinel",
         }
@@ -131,6 +144,7 @@ impl Conn {
         timeout: Duration,
     ) -> RedisResult<T> {
         match self {
+            Conn::Lean(l) => within(timeout, lean_command(l.get(), &cmd, idempotent)).await,
             Conn::Standalone(m) => {
                 let call = async {
                     let mut m = m.get().await?;
@@ -162,6 +176,18 @@ impl Conn {
         timeout: Duration,
     ) -> RedisResult<Vec<Value>> {
         match self {
+            Conn::Lean(l) => {
+                let call = async {
+                    let lean = l.get();
+                    match lean.query_pipeline(&pipe).await {
+                        Err(e) if worth_retrying(&e, idempotent) => {
+                            lean.query_pipeline(&pipe).await
+                        }
+                        done => done,
+                    }
+                };
+                within(timeout, call).await
+            }
             Conn::Standalone(m) => {
                 let call = async {
                     let mut m = m.get().await?;
@@ -207,6 +233,21 @@ impl Conn {
             .map(|(addr, _)| by_address(addr).map(Some))
             .collect()
     }
+}
+
+/// One command on this thread's lean connection, sent once more when
+/// [`worth_retrying`] says so (the failed connection is gone by then: the second try
+/// opens a new one). The reply is converted as redis-rs's `Cmd::query_async` does.
+async fn lean_command<T: FromRedisValue>(
+    lean: std::sync::Arc<Lean>,
+    cmd: &Cmd,
+    idempotent: Idempotent,
+) -> RedisResult<T> {
+    let value = match lean.query(cmd).await {
+        Err(e) if worth_retrying(&e, idempotent) => lean.query(cmd).await,
+        done => done,
+    }?;
+    Ok(T::from_redis_value(value.extract_error()?)?)
 }
 
 async fn on_cluster<T: FromRedisValue>(

@@ -1,19 +1,25 @@
 //! One connection per worker thread for a single Redis server.
 //!
 //! actix-web runs each worker on its own single-threaded runtime, while a store is
-//! usually connected once, in `main`, before the workers start. A multiplexed
-//! connection's I/O task lives on the runtime that opened it, so with one shared
-//! connection every command crossed threads twice (the worker hands it to `main`'s
-//! runtime, which hands the reply back): two eventfd writes, two extra `epoll_wait`s and
-//! two context switches per command. Each worker thread therefore opens its own
-//! connection on first use, on its own runtime; the one opened at connect time serves
-//! only the thread that opened it.
+//! usually connected once, in `main`, before the workers start. A connection's I/O is
+//! bound to the runtime that opened it, so with one shared connection every command
+//! crossed threads twice (the worker hands it to `main`'s runtime, which hands the reply
+//! back): two eventfd writes, two extra `epoll_wait`s and two context switches per
+//! command. Each worker thread therefore opens its own connection on first use, on its
+//! own runtime; the one opened at connect time serves only the thread that opened it.
+//!
+//! Two kinds are kept this way: the lean connections of a plain `redis://` URL (see
+//! `lean.rs`), and redis-rs `ConnectionManager`s (TLS or Unix-socket URLs, and the
+//! primary behind sentinels).
 
 use std::cell::RefCell;
 use std::sync::{Arc, Weak};
+use std::thread::LocalKey;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::RedisResult;
+
+use super::lean::{Lean, Server};
 
 /// The connections of one store (shared by its clones).
 pub(super) struct Shared {
@@ -24,12 +30,17 @@ pub(super) struct Shared {
     client: Option<(redis::Client, ConnectionManagerConfig)>,
 }
 
+/// Per live store (by its shared part), this thread's connection.
+type Table<S, C> = RefCell<Vec<(Weak<S>, C)>>;
+
 thread_local! {
-    /// This thread's connection of each live store.
-    static LOCAL: RefCell<Vec<(Weak<Shared>, ConnectionManager)>> = const { RefCell::new(Vec::new()) };
+    /// This thread's manager of each live store.
+    static MANAGERS: Table<Shared, ConnectionManager> = const { RefCell::new(Vec::new()) };
+    /// This thread's lean connection of each live store.
+    static LEAN: Table<Server, Arc<Lean>> = const { RefCell::new(Vec::new()) };
 }
 
-/// A single server's connections: this thread's own, opened on first use.
+/// A single server's managers: this thread's own, opened on first use.
 #[derive(Clone)]
 pub(super) struct PerThread(Arc<Shared>);
 
@@ -47,30 +58,62 @@ impl PerThread {
         let Some((client, config)) = &self.0.client else {
             return Ok(self.0.first.clone());
         };
-        if let Some(found) = self.local() {
+        if let Some(found) = find(&MANAGERS, &self.0) {
             return Ok(found);
         }
         let opened = ConnectionManager::new_with_config(client.clone(), config.clone()).await?;
-        LOCAL.with_borrow_mut(|local| {
-            // Entries of stores dropped since go, and a racing open on this thread loses.
-            local.retain(|(store, _)| store.strong_count() > 0);
-            if !local.iter().any(|(store, _)| self.is(store)) {
-                local.push((Arc::downgrade(&self.0), opened.clone()));
-            }
-        });
-        Ok(self.local().unwrap_or(opened))
+        Ok(keep(&MANAGERS, &self.0, opened))
+    }
+}
+
+/// A single server's lean connections: this thread's own, made on first use (each
+/// opens its socket on its first command, and again after a failure).
+#[derive(Debug, Clone)]
+pub(super) struct PerThreadLean(Arc<Server>);
+
+impl PerThreadLean {
+    /// Connects to `server` now (so that a wrong address or password is an error at
+    /// start-up); the connection serves this thread.
+    ///
+    /// # Errors
+    /// When the server cannot be reached or refuses the login or database.
+    pub(super) async fn connect(server: Server) -> RedisResult<Self> {
+        let lanes = PerThreadLean(Arc::new(server));
+        lanes.get().connect().await?;
+        Ok(lanes)
     }
 
-    fn local(&self) -> Option<ConnectionManager> {
-        LOCAL.with_borrow(|local| {
-            local
-                .iter()
-                .find(|(store, _)| self.is(store))
-                .map(|(_, conn)| conn.clone())
-        })
+    /// This thread's connection.
+    pub(super) fn get(&self) -> Arc<Lean> {
+        find(&LEAN, &self.0)
+            .unwrap_or_else(|| keep(&LEAN, &self.0, Arc::new(Lean::new(Arc::clone(&self.0)))))
     }
+}
 
-    fn is(&self, store: &Weak<Shared>) -> bool {
-        std::ptr::eq(store.as_ptr(), Arc::as_ptr(&self.0))
-    }
+/// This thread's connection of `owner`, if it has one.
+fn find<S, C: Clone>(table: &'static LocalKey<Table<S, C>>, owner: &Arc<S>) -> Option<C> {
+    table.with_borrow(|local| {
+        local
+            .iter()
+            .find(|(store, _)| is(store, owner))
+            .map(|(_, conn)| conn.clone())
+    })
+}
+
+/// Keeps `opened` as this thread's connection of `owner`, unless a racing open on this
+/// thread got there first (then that one is kept, and returned). Entries of stores
+/// dropped since go.
+fn keep<S, C: Clone>(table: &'static LocalKey<Table<S, C>>, owner: &Arc<S>, opened: C) -> C {
+    table.with_borrow_mut(|local| {
+        local.retain(|(store, _)| store.strong_count() > 0);
+        if let Some((_, kept)) = local.iter().find(|(store, _)| is(store, owner)) {
+            return kept.clone();
+        }
+        local.push((Arc::downgrade(owner), opened.clone()));
+        opened
+    })
+}
+
+fn is<S>(store: &Weak<S>, owner: &Arc<S>) -> bool {
+    std::ptr::eq(store.as_ptr(), Arc::as_ptr(owner))
 }
