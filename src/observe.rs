@@ -9,7 +9,8 @@ use ring::hmac;
 /// A counted event. The names are the public contract (README, "Operations").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Event {
-    /// A new session was stored (`create`, or the first `set` of a new session).
+    /// A new session was stored with `create` (under `WritePolicy::Merge`; under
+    /// `LastWriterWins` every write is a `set`, counted as saved).
     Created,
     /// A session was found in the store.
     Loaded,
