@@ -16,14 +16,24 @@ pub(crate) fn base64_url(input: &[u8], out: &mut String) {
 }
 
 fn encode(input: &[u8], alphabet: &[u8; 64], out: &mut String) {
-    out.reserve(input.len().div_ceil(3) * 4);
-    for chunk in input.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
-        for i in 0..=chunk.len() {
-            out.push(char::from(alphabet[(n >> (18 - 6 * i) & 63) as usize]));
+    // Whole groups go through a stack buffer and into `out` with one `push_str`: pushing
+    // char by char checked capacity and encoded UTF-8 for every character.
+    let mut buf = [0u8; 64];
+    for block in input.chunks(48) {
+        let mut len = 0;
+        for chunk in block.chunks(3) {
+            let n = chunk
+                .iter()
+                .enumerate()
+                .fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
+            for i in 0..=chunk.len() {
+                buf[len] = alphabet[(n >> (18 - 6 * i) & 63) as usize];
+                len += 1;
+            }
+        }
+        // Always ASCII: both alphabets are.
+        if let Ok(text) = std::str::from_utf8(&buf[..len]) {
+            out.push_str(text);
         }
     }
 }
@@ -69,16 +79,42 @@ pub(crate) fn decode_base64_standard(input: &[u8], out: &mut Vec<u8>) -> bool {
 /// applies to cookie values).
 pub(crate) fn encode_uri_component(input: &str, out: &mut String) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    for &b in input.as_bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.!~*'()".contains(&b) {
-            out.push(char::from(b));
-        } else {
-            out.push('%');
-            out.push(char::from(HEX[usize::from(b >> 4)]));
-            out.push(char::from(HEX[usize::from(b & 15)]));
+    let bytes = input.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        if KEPT_BY_URI_COMPONENT[usize::from(b)] {
+            continue;
         }
+        // Runs of kept characters go in whole. A run is ASCII, so its ends are char
+        // boundaries; an empty one may sit inside a multi-byte character (`get` skips it).
+        if let Some(run) = input.get(start..i) {
+            out.push_str(run);
+        }
+        let escaped = [b'%', HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]];
+        out.extend(escaped.map(char::from));
+        start = i + 1;
+    }
+    if let Some(rest) = input.get(start..) {
+        out.push_str(rest);
     }
 }
+
+/// The bytes `encodeURIComponent` leaves as they are: ASCII letters, digits and
+/// `-_.!~*'()`.
+const KEPT_BY_URI_COMPONENT: [bool; 256] = {
+    let mut kept = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        kept[b] = c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')'
+            );
+        b += 1;
+    }
+    kept
+};
 
 /// Percent-decodes a cookie value into text. Like Node's `cookie.parse`, a value that
 /// does not decode (a bad escape, or bytes that are not UTF-8 once decoded) is kept as it
@@ -302,7 +338,7 @@ mod tests {
 
     #[test]
     fn base64_round_trips_and_rejects_non_canonical_text() {
-        for len in 0..40 {
+        for len in 0..120 {
             let bytes: Vec<u8> = (0..len).map(|i| (i * 37 + 11) as u8).collect();
             let mut text = String::new();
             base64_standard(&bytes, &mut text);
@@ -323,6 +359,21 @@ mod tests {
         let mut out = String::new();
         encode_uri_component("s:abc+/=.x~*'()!%é", &mut out);
         assert_eq!(out, "s%3Aabc%2B%2F%3D.x~*'()!%25%C3%A9");
+        // Multi-byte characters at either end and next to kept runs, against a
+        // byte-by-byte reference.
+        let reference = |s: &str| {
+            s.bytes()
+                .map(|b| match KEPT_BY_URI_COMPONENT[usize::from(b)] {
+                    true => char::from(b).to_string(),
+                    false => format!("%{b:02X}"),
+                })
+                .collect::<String>()
+        };
+        for text in ["é", "aé", "éa", "日本x", "x😀", "😀😀", "a b", ""] {
+            let mut out = String::new();
+            encode_uri_component(text, &mut out);
+            assert_eq!(out, reference(text), "{text}");
+        }
         let decode = |s: &str| decode_uri_component(s.as_bytes()).map(|c| c.into_owned());
         assert_eq!(decode(&out).as_deref(), Some("s:abc+/=.x~*'()!%é"));
         assert_eq!(decode("%zz%3A").as_deref(), Some("%zz%3A"));

@@ -177,6 +177,9 @@ fn mark_private(headers: &mut HeaderMap, cookie_sent: bool) {
 /// The `Vary` value with `Cookie` added (every existing `Vary` line joined into one),
 /// or `None` when it already lists `Cookie` or `*`.
 fn vary_with_cookie(headers: &HeaderMap) -> Option<HeaderValue> {
+    if !headers.contains_key(VARY) {
+        return Some(HeaderValue::from_static("Cookie"));
+    }
     let mut joined = Vec::new();
     for value in headers.get_all(VARY) {
         let listed = value.as_bytes().split(|&b| b == b',').any(|field| {
@@ -280,15 +283,16 @@ fn resend(slot: &Slot, mut outcome: Outcome) -> Outcome {
 }
 
 fn cookie_header(config: &Config, st: &State, outcome: Outcome) -> Option<HeaderValue> {
+    if !outcome.set_cookie && !outcome.remove_cookie {
+        return None;
+    }
     let mut out = String::with_capacity(160);
     if outcome.set_cookie {
         let mut signed = String::with_capacity(st.id.len() + 44);
         config.keys.sign_into(&st.id, &mut signed);
         st.record.cookie.render(&config.name, &signed, &mut out);
-    } else if outcome.remove_cookie {
-        st.record.cookie.render_removal(&config.name, &mut out);
     } else {
-        return None;
+        st.record.cookie.render_removal(&config.name, &mut out);
     }
     HeaderValue::try_from(out)
         .inspect_err(|_| {
