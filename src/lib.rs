@@ -119,6 +119,7 @@ mod breaker;
 mod config;
 mod context;
 mod cookie;
+mod delta;
 mod encoding;
 mod error;
 mod events;

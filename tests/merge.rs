@@ -249,6 +249,35 @@ async fn a_store_with_only_the_required_methods() {
     every_scenario(common::Minimal::default()).await;
 }
 
+/// 64 overlapping saves of one session whose first attempts all meet: the 63 that
+/// collided wait in line and are written together, in a write or two, where one after
+/// another they took 63 more. Every change lands.
+#[actix_rt::test]
+async fn saves_in_line_are_written_together() {
+    let store = Recorder::with_save_delay(Duration::from_millis(5));
+    let app = app(store.clone()).await;
+    let cookie = seeded(&app).await;
+    store.calls();
+    let calls = (0..IN_FLIGHT).map(|i| {
+        let (app, cookie) = (&app, &cookie);
+        async move { get(app, &format!("/slow/set/k{i}"), Some(cookie)).await }
+    });
+    for res in join_all(calls).await {
+        assert_eq!(res.status(), 200);
+    }
+    let calls = store.calls();
+    let writes = calls.iter().filter(|c| c.starts_with("save_if")).count();
+    assert!(
+        (IN_FLIGHT..=IN_FLIGHT + 4).contains(&writes),
+        "{writes} writes: {calls:?}"
+    );
+    let data = stored(&store, &sid(&cookie)).await.expect("the session");
+    assert!(
+        (0..IN_FLIGHT).all(|i| data[&format!("k{i}")] == true),
+        "{data:?}"
+    );
+}
+
 /// `regenerate` stores the new session before it destroys the old one, and a save
 /// without conflict is one write.
 #[actix_rt::test]

@@ -10,13 +10,13 @@ use actix_web::dev::ServiceRequest;
 use actix_web::HttpRequest;
 
 use super::reissue::{self, fetch, follow, Found};
-use super::state::Slot;
+use super::state::{Slot, State};
 use super::SessionError;
 use crate::config::WritePolicy;
 use crate::context::Context;
 use crate::encoding::now_ms;
 use crate::events::SessionEvent;
-use crate::gate::Pass;
+use crate::gate::{finish, Done, Pass, Waiting};
 use crate::record::SessionRecord;
 use crate::store::{Loaded, SaveOutcome, Version};
 
@@ -145,57 +145,124 @@ async fn merge(
     previous: &mut Option<String>,
 ) -> Attempt {
     let ctx = &slot.ctx;
-    // Once saves of this session conflict in this process they go one at a time (the
-    // gate), each onto the record as the previous one left it. A save that finds others
-    // already in line joins at once: its loaded version is stale anyway.
+    // Once saves of this session conflict in this process they go through the gate: each
+    // puts its changes in line, and the save whose turn comes writes every change in
+    // line at once, onto the record as the previous write left it. A save that finds
+    // others already in line joins at once: its loaded version is stale anyway.
     let mut pass: Option<Pass<'_>> = None;
+    let mut batch = Vec::new();
     let mut reread = false;
     if ctx.gate.is_busy(&id) {
-        pass = Some(ctx.gate.enter(&id).await);
+        match join(ctx, slot, &id).await {
+            Ok(Joined::Turn(entered, waiting)) => (pass, batch) = (Some(entered), waiting),
+            Ok(Joined::Written(done)) => return written_by_another(slot, id, done),
+            Err(e) => return Err((id, e)),
+        }
         reread = true;
     }
     for _ in 0..SAVE_ATTEMPTS {
         if reread {
             let found = match current(ctx, pass.as_mut(), &id).await {
                 Ok(Some(found)) => found,
-                Ok(None) => return Ok((id, None)),
-                Err(e) => return Err((id, e)),
+                Ok(None) => return gone(&batch, id),
+                Err(e) => return failed(&batch, id, e),
             };
-            (record, expected) = onto(slot, found, &mut id, &mut pass, previous);
+            (record, expected) = onto(slot, found, &mut id, &mut pass, &mut batch, previous);
         }
         let carried = match ctx.store.save_if(&id, &record, &expected).await {
             Ok(SaveOutcome::Saved(version)) => {
                 if let Some(pass) = pass.as_mut() {
                     pass.remember(Loaded::new(Arc::clone(&record), version.clone()));
                 }
-                return Ok((id, Some((record, version))));
+                finish(&batch, &Done::Saved(Arc::clone(&record), version.clone()));
+                return Ok((id, Some((with_own_cookie(slot, record), version))));
             }
-            Ok(SaveOutcome::Gone) => return Ok((id, None)),
+            Ok(SaveOutcome::Gone) => return gone(&batch, id),
             Ok(SaveOutcome::Conflict(current)) => current,
-            Err(e) => return Err((id, e.into())),
+            Err(e) => return failed(&batch, id, e.into()),
         };
         let mut waited = false;
         if pass.is_none() {
-            let entered = ctx.gate.enter(&id).await;
-            waited = entered.waited;
-            pass = Some(entered);
+            match join(ctx, slot, &id).await {
+                Ok(Joined::Turn(entered, waiting)) => {
+                    waited = entered.waited;
+                    (pass, batch) = (Some(entered), waiting);
+                }
+                Ok(Joined::Written(done)) => return written_by_another(slot, id, done),
+                Err(e) => return Err((id, e)),
+            }
         }
         // What the conflict carried is current unless this save waited for its turn.
         match carried {
             Some(current) if !waited => {
                 let found = match follow(ctx, current).await {
                     Ok(Some(found)) => found,
-                    Ok(None) => return Ok((id, None)),
-                    Err(e) => return Err((id, e)),
+                    Ok(None) => return gone(&batch, id),
+                    Err(e) => return failed(&batch, id, e),
                 };
-                (record, expected) = onto(slot, found, &mut id, &mut pass, previous);
+                (record, expected) = onto(slot, found, &mut id, &mut pass, &mut batch, previous);
                 reread = false;
             }
             _ => reread = true,
         }
     }
     tracing::error!("a session save met a concurrent write on each of its attempts");
-    Err((id, SessionError::Contended))
+    failed(&batch, id, SessionError::Contended)
+}
+
+/// A save's turn in the gate, with the changes in line it writes; or what an earlier
+/// save in line did with its changes.
+enum Joined<'a> {
+    Turn(Pass<'a>, Vec<Arc<Waiting>>),
+    Written(Done),
+}
+
+/// Puts this request's changes in line and waits for their turn.
+async fn join<'a>(ctx: &'a Context, slot: &Slot, id: &str) -> Result<Joined<'a>, SessionError> {
+    let delta = slot.state.borrow().as_ref().map(State::delta);
+    let mut pass = ctx
+        .gate
+        .enter(id, delta.ok_or(SessionError::NotLoaded)?)
+        .await;
+    if let Some(done) = pass.done() {
+        return Ok(Joined::Written(done));
+    }
+    let batch = pass.take_batch();
+    Ok(Joined::Turn(pass, batch))
+}
+
+/// This request's changes were written by another save in line (or found the session
+/// gone).
+fn written_by_another(slot: &Slot, id: String, done: Done) -> Attempt {
+    match done {
+        Done::Saved(record, version) => Ok((id, Some((with_own_cookie(slot, record), version)))),
+        Done::Gone | Done::Failed => Ok((id, None)),
+    }
+}
+
+/// `record` as this request holds it after the save: what was stored, with this
+/// request's own cookie (a batch stores the cookie of its last change).
+fn with_own_cookie(slot: &Slot, record: Arc<SessionRecord>) -> Arc<SessionRecord> {
+    let state = slot.state.borrow();
+    match state.as_ref() {
+        Some(st) if st.record.cookie != record.cookie => Arc::new(SessionRecord {
+            cookie: st.record.cookie.clone(),
+            data: record.data.clone(),
+        }),
+        _ => record,
+    }
+}
+
+/// The session is gone: nothing written, for this save and every change in its batch.
+fn gone(batch: &[Arc<Waiting>], id: String) -> Attempt {
+    finish(batch, &Done::Gone);
+    Ok((id, None))
+}
+
+/// The write failed: the other changes in the batch are their own saves' again.
+fn failed(batch: &[Arc<Waiting>], id: String, e: SessionError) -> Attempt {
+    finish(batch, &Done::Failed);
+    Err((id, e))
 }
 
 /// The record as it is now: as the previous save in line wrote it, or read again.
@@ -210,23 +277,34 @@ async fn current(
     }
 }
 
-/// The record and version to save next: this request's changes rebased onto `found`.
-/// When `found` is under the session's new ID (a tombstone was followed), the save moves
-/// there and leaves the old ID's line in the gate.
+/// The record and version to save next: the changes in `batch` (or, outside the gate,
+/// this request's) applied onto `found`. When `found` is under the session's new ID (a
+/// tombstone was followed), the save moves there alone: it leaves the old ID's line in
+/// the gate, and the other changes in its batch to their own saves.
 fn onto(
     slot: &Slot,
     found: Found,
     id: &mut String,
     pass: &mut Option<Pass<'_>>,
+    batch: &mut Vec<Arc<Waiting>>,
     previous: &mut Option<String>,
 ) -> (Arc<SessionRecord>, Version) {
     if let Some(to) = found.moved_to {
         let left = std::mem::replace(id, to);
         previous.get_or_insert(left);
+        finish(batch, &Done::Failed);
+        batch.clear();
         *pass = None;
     }
-    let record = Arc::new(rebase(slot, &found.loaded.record));
-    (record, found.loaded.version)
+    let current = &found.loaded.record;
+    let record = match batch.split_first() {
+        None => rebase(slot, current),
+        Some((first, rest)) => {
+            let first = first.delta.apply(current);
+            rest.iter().fold(first, |record, w| w.delta.apply(&record))
+        }
+    };
+    (Arc::new(record), found.loaded.version)
 }
 
 fn rebase(slot: &Slot, current: &SessionRecord) -> SessionRecord {

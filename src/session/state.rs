@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 use super::SessionError;
 use crate::context::Context;
 use crate::cookie::CookieOptions;
+use crate::delta::Delta;
 use crate::record::{Fingerprint, SessionRecord, LIFETIME_KEYS};
 use crate::rules::{Facts, Status};
 use crate::store::{Loaded, Version};
@@ -222,30 +223,21 @@ impl State {
         self.status = Status::Active;
     }
 
-    /// This request's changes re-applied onto `current` (a record another request wrote
-    /// meanwhile), with this request's cookie. The middleware's lifetime keys keep the
-    /// stored value: this request only ever adds a missing one.
+    /// This request's changes, detached from it (to be applied onto a record another
+    /// request wrote meanwhile).
+    pub(crate) fn delta(&self) -> Delta {
+        let keys = self.changes.keys.iter();
+        let keys = keys.map(|key| (key.clone(), self.record.data.get(key).cloned()));
+        Delta::new(
+            self.changes.cleared,
+            keys.collect(),
+            self.record.cookie.clone(),
+        )
+    }
+
+    /// This request's changes re-applied onto `current`, with this request's cookie.
     pub(crate) fn rebase(&self, current: &SessionRecord) -> SessionRecord {
-        let mut data = if self.changes.cleared {
-            Map::new()
-        } else {
-            current.data.clone()
-        };
-        for key in &self.changes.keys {
-            match self.record.data.get(key) {
-                Some(value) => data.insert(key.clone(), value.clone()),
-                None => data.remove(key),
-            };
-        }
-        for key in LIFETIME_KEYS {
-            if let Some(value) = current.data.get(key) {
-                data.insert(key.to_owned(), value.clone());
-            }
-        }
-        SessionRecord {
-            cookie: self.record.cookie.clone(),
-            data,
-        }
+        self.delta().apply(current)
     }
 
     /// The store now holds `record` (this request's, or its rebase) at `version`.

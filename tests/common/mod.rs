@@ -183,9 +183,19 @@ pub async fn body<B: actix_web::body::MessageBody>(res: ServiceResponse<B>) -> S
 pub struct Recorder {
     pub inner: MemoryStore,
     calls: Arc<Mutex<Vec<String>>>,
+    /// How long each `save_if` takes, as a network store's round trip would.
+    save_delay: Option<std::time::Duration>,
 }
 
 impl Recorder {
+    /// A recorder whose `save_if` calls each take `delay`.
+    pub fn with_save_delay(delay: std::time::Duration) -> Self {
+        Recorder {
+            save_delay: Some(delay),
+            ..Recorder::default()
+        }
+    }
+
     pub fn calls(&self) -> Vec<String> {
         std::mem::take(&mut *self.calls.lock().expect("lock"))
     }
@@ -231,7 +241,13 @@ impl SessionStore for Recorder {
         expected: &'a Version,
     ) -> StoreFuture<'a, SaveOutcome> {
         self.log("save_if", sid);
-        self.inner.save_if(sid, rec, expected)
+        let Some(delay) = self.save_delay else {
+            return self.inner.save_if(sid, rec, expected);
+        };
+        Box::pin(async move {
+            actix_rt::time::sleep(delay).await;
+            self.inner.save_if(sid, rec, expected).await
+        })
     }
     fn all(&self) -> StoreFuture<'_, HashMap<String, SessionRecord>> {
         self.inner.all()
