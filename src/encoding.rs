@@ -16,20 +16,27 @@ pub(crate) fn base64_url(input: &[u8], out: &mut String) {
 }
 
 fn encode(input: &[u8], alphabet: &[u8; 64], out: &mut String) {
-    // Whole groups go through a stack buffer and into `out` with one `push_str`: pushing
-    // char by char checked capacity and encoded UTF-8 for every character.
+    // Blocks of 48 bytes go through a stack buffer into `out` with one `push_str`:
+    // pushing char by char checked capacity and encoded UTF-8 for every character.
     let mut buf = [0u8; 64];
     for block in input.chunks(48) {
+        let mut groups = block.chunks_exact(3);
         let mut len = 0;
-        for chunk in block.chunks(3) {
-            let n = chunk
+        for (g, text) in (&mut groups).zip(buf.chunks_exact_mut(4)) {
+            let n = u32::from(g[0]) << 16 | u32::from(g[1]) << 8 | u32::from(g[2]);
+            text.copy_from_slice(&[18, 12, 6, 0].map(|s| alphabet[(n >> s & 63) as usize]));
+            len += 4;
+        }
+        let tail = groups.remainder();
+        if !tail.is_empty() {
+            let n = tail
                 .iter()
                 .enumerate()
                 .fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
-            for i in 0..=chunk.len() {
-                buf[len] = alphabet[(n >> (18 - 6 * i) & 63) as usize];
-                len += 1;
+            for (i, slot) in buf[len..=len + tail.len()].iter_mut().enumerate() {
+                *slot = alphabet[(n >> (18 - 6 * i) & 63) as usize];
             }
+            len += tail.len() + 1;
         }
         // Always ASCII: both alphabets are.
         if let Ok(text) = std::str::from_utf8(&buf[..len]) {
