@@ -6,13 +6,14 @@ use std::sync::Arc;
 
 use crate::config::Config;
 use crate::gate::Gate;
-use crate::store::SessionStore;
 use crate::verified::Verified;
+use crate::watched::Watched;
 
 /// What every request of one worker shares.
 pub(crate) struct Context {
     pub(crate) config: Arc<Config>,
-    pub(crate) store: Arc<dyn SessionStore>,
+    /// The user's store behind the breaker and the instruments.
+    pub(crate) store: Arc<Watched>,
     /// Shared by every worker: conflicting saves of one session retry in turn.
     pub(crate) gate: Arc<Gate>,
     /// This worker's cookies already verified.

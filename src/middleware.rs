@@ -37,10 +37,9 @@ where
     type Future = Ready<Result<Self::Transform, Self::InitError>>;
 
     fn new_transform(&self, service: S) -> Self::Future {
-        let store: Arc<dyn SessionStore> = Arc::clone(&self.store) as Arc<dyn SessionStore>;
         let ctx = Context {
             config: Arc::clone(&self.config),
-            store,
+            store: Arc::clone(&self.store),
             gate: Arc::clone(&self.gate),
             verified: RefCell::default(),
         };

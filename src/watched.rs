@@ -2,11 +2,9 @@
 //! breaker, runs in a `session_store` span (store, operation, session tag, outcome,
 //! latency), and is counted; a failure is logged once, naming the operation and store.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures_util::future::{ready, FutureExt};
 use tracing::field::Empty;
 use tracing::Instrument;
 
@@ -58,13 +56,15 @@ impl Watched {
         }
     }
 
-    fn call<'a, T: Send + 'a>(
+    /// One store call through the breaker and the instruments. Not boxed: the caller's
+    /// future holds it (the store's own future is boxed once, by the store).
+    async fn call<'a, T: 'a>(
         &'a self,
         op: &'static str,
         sid: Option<&'a str>,
         judge: Judge<T>,
         start: impl FnOnce(&'a dyn SessionStore) -> StoreFuture<'a, T>,
-    ) -> StoreFuture<'a, T> {
+    ) -> Result<T, StoreError> {
         let admitted = self.breaker.admit();
         if admitted != Admit::Call {
             if admitted == Admit::StartProbe {
@@ -72,7 +72,7 @@ impl Watched {
             }
             observe::store_error(self.label, op, "unavailable");
             tracing::debug!(store = self.label, op, "circuit open: store call not tried");
-            return ready(Err(StoreError::Unavailable)).boxed();
+            return Err(StoreError::Unavailable);
         }
         let span = tracing::debug_span!(
             "session_store",
@@ -94,26 +94,23 @@ impl Watched {
         // The clock only for someone who reads it.
         let started = (traced || cfg!(feature = "metrics")).then(Instant::now);
         let inner = start(&*self.inner);
-        async move {
-            let result = match traced {
-                true => inner.instrument(span.clone()).await,
-                false => inner.await,
-            };
-            let elapsed = started.map(|started| started.elapsed());
-            if let Some(elapsed) = elapsed {
-                observe::store_latency(self.label, op, elapsed.as_secs_f64());
-            }
-            let (outcome, report) = self.judge(op, &result, judge);
-            // Recording costs even on a disabled span (its `log` fallback): only when on.
-            if traced {
-                span.record("latency_us", elapsed.unwrap_or_default().as_micros());
-                span.record("outcome", outcome);
-            }
-            turn.report = report;
-            drop(turn);
-            result
+        let result = match traced {
+            true => inner.instrument(span.clone()).await,
+            false => inner.await,
+        };
+        let elapsed = started.map(|started| started.elapsed());
+        if let Some(elapsed) = elapsed {
+            observe::store_latency(self.label, op, elapsed.as_secs_f64());
         }
-        .boxed()
+        let (outcome, report) = self.judge(op, &result, judge);
+        // Recording costs even on a disabled span (its `log` fallback): only when on.
+        if traced {
+            span.record("latency_us", elapsed.unwrap_or_default().as_micros());
+            span.record("outcome", outcome);
+        }
+        turn.report = report;
+        drop(turn);
+        result
     }
 
     /// Asks the store, in the background, whether it answers again: a `load` of an ID no
@@ -208,63 +205,65 @@ pub(crate) fn chain(e: &dyn std::error::Error) -> String {
     text
 }
 
-fn done<T>(_: &T) -> (&'static str, Option<Event>) {
-    ("ok", None)
-}
-
 fn saved<T>(_: &T) -> (&'static str, Option<Event>) {
     ("saved", Some(Event::Saved))
 }
 
-impl SessionStore for Watched {
-    fn get<'a>(&'a self, sid: &'a str) -> StoreFuture<'a, Option<SessionRecord>> {
-        let judge: Judge<Option<SessionRecord>> = |found| match found {
-            Some(_) => ("found", Some(Event::Loaded)),
-            None => ("missing", None),
-        };
-        self.call("get", Some(sid), judge, move |s| s.get(sid))
-    }
-
-    fn set<'a>(&'a self, sid: &'a str, rec: &'a SessionRecord) -> StoreFuture<'a, ()> {
+/// The store calls the middleware makes, each through [`Watched::call`].
+impl Watched {
+    pub(crate) async fn set<'a>(
+        &'a self,
+        sid: &'a str,
+        rec: &'a SessionRecord,
+    ) -> Result<(), StoreError> {
         self.call("set", Some(sid), saved, move |s| s.set(sid, rec))
+            .await
     }
 
-    fn destroy<'a>(&'a self, sid: &'a str) -> StoreFuture<'a, ()> {
+    pub(crate) async fn destroy<'a>(&'a self, sid: &'a str) -> Result<(), StoreError> {
         let judge: Judge<()> = |_| ("destroyed", Some(Event::Destroyed));
         self.call("destroy", Some(sid), judge, move |s| s.destroy(sid))
+            .await
     }
 
-    fn touch<'a>(&'a self, sid: &'a str, rec: &'a SessionRecord) -> StoreFuture<'a, ()> {
+    pub(crate) async fn touch<'a>(
+        &'a self,
+        sid: &'a str,
+        rec: &'a SessionRecord,
+    ) -> Result<(), StoreError> {
         let judge: Judge<()> = |_| ("touched", Some(Event::Touched));
         self.call("touch", Some(sid), judge, move |s| s.touch(sid, rec))
+            .await
     }
 
-    fn load<'a>(&'a self, sid: &'a str) -> StoreFuture<'a, Option<Loaded>> {
+    pub(crate) async fn load<'a>(&'a self, sid: &'a str) -> Result<Option<Loaded>, StoreError> {
         let judge: Judge<Option<Loaded>> = |found| match found {
             Some(_) => ("found", Some(Event::Loaded)),
             None => ("missing", None),
         };
         self.call("load", Some(sid), judge, move |s| s.load(sid))
+            .await
     }
 
-    fn create<'a>(
+    pub(crate) async fn create<'a>(
         &'a self,
         sid: &'a str,
         rec: &'a Arc<SessionRecord>,
-    ) -> StoreFuture<'a, Option<Version>> {
+    ) -> Result<Option<Version>, StoreError> {
         let judge: Judge<Option<Version>> = |created| match created {
             Some(_) => ("created", Some(Event::Created)),
             None => ("taken", None),
         };
         self.call("create", Some(sid), judge, move |s| s.create(sid, rec))
+            .await
     }
 
-    fn save_if<'a>(
+    pub(crate) async fn save_if<'a>(
         &'a self,
         sid: &'a str,
         rec: &'a Arc<SessionRecord>,
         expected: &'a Version,
-    ) -> StoreFuture<'a, SaveOutcome> {
+    ) -> Result<SaveOutcome, StoreError> {
         let judge: Judge<SaveOutcome> = |outcome| match outcome {
             SaveOutcome::Saved(_) => ("saved", Some(Event::Saved)),
             SaveOutcome::Conflict(_) => ("conflict", Some(Event::MergeConflict)),
@@ -273,17 +272,6 @@ impl SessionStore for Watched {
         self.call("save_if", Some(sid), judge, move |s| {
             s.save_if(sid, rec, expected)
         })
-    }
-
-    fn all(&self) -> StoreFuture<'_, HashMap<String, SessionRecord>> {
-        self.call("all", None, done, |s| s.all())
-    }
-
-    fn len(&self) -> StoreFuture<'_, usize> {
-        self.call("len", None, done, |s| s.len())
-    }
-
-    fn clear(&self) -> StoreFuture<'_, ()> {
-        self.call("clear", None, done, |s| s.clear())
+        .await
     }
 }
