@@ -283,59 +283,8 @@ async fn concurrent_creates_and_saves_of_one_session_let_exactly_one_through() {
     schema.drop().await;
 }
 
-#[actix_rt::test]
-async fn statements_are_prepared_once_per_connection_and_reused() {
-    let schema = TestSchema::new().await;
-    let one = PgPoolOptions::new()
-        .max_connections(1)
-        .test_before_acquire(false)
-        .connect(&postgres_util::env("DATABASE_URL"))
-        .await
-        .expect("a pool");
-    let store = PostgresStore::builder(one.clone())
-        .schema(&schema.name)
-        .create_table_if_missing(true)
-        .build()
-        .expect("valid");
-    let round = |i: usize| {
-        let store = &store;
-        async move {
-            let rec = Arc::new(record(HOUR, json!({"i": i})));
-            let sid = format!("s{i}");
-            let v = store
-                .create(&sid, &rec)
-                .await
-                .expect("create")
-                .expect("free");
-            let loaded = store.load(&sid).await.expect("load").expect("live");
-            assert_eq!(loaded.version, v);
-            let saved = store.save_if(&sid, &rec, &v).await.expect("save_if");
-            assert!(matches!(saved, SaveOutcome::Saved(_)), "{saved:?}");
-            store.touch(&sid, &rec).await.expect("touch");
-            store.get(&sid).await.expect("get").expect("live");
-        }
-    };
-    round(0).await;
-    let cached = |pool: sqlx::PgPool| async move {
-        use sqlx::Connection;
-        pool.acquire()
-            .await
-            .expect("the connection")
-            .cached_statements_size()
-    };
-    let after_first = cached(one.clone()).await;
-    assert!(after_first >= 5, "persistent statements: {after_first}");
-    for i in 1..10 {
-        round(i).await;
-    }
-    assert_eq!(
-        cached(one.clone()).await,
-        after_first,
-        "the same statements, reused"
-    );
-    one.close().await;
-    schema.drop().await;
-}
+// Statements prepared once per connection, one round trip per operation, and the
+// store's own connections: tests/postgres_connections.rs.
 
 /// Moves every row's `expire` `secs` seconds back, as if extended that much earlier.
 async fn back_date(schema: &TestSchema, secs: u32) {

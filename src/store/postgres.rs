@@ -2,6 +2,7 @@
 
 mod builder;
 mod conditional;
+mod local;
 mod prune;
 mod sql;
 
@@ -14,10 +15,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::{ready, FutureExt};
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use tokio::sync::OnceCell;
 
 pub use self::builder::{PostgresConfigError, PostgresStoreBuilder};
+use self::conditional::Update;
+use self::local::{Connections, Idempotent, Lent};
 use super::{Loaded, SaveOutcome, SessionStore, StoreError, StoreFuture, Version};
 use crate::record::SessionRecord;
 
@@ -30,7 +33,10 @@ const STATEMENT_TIMEOUT_MS: &str = "5000";
 
 /// The state all clones of one store share.
 struct Inner {
+    /// `all`, `len`, `clear`, pruning and the table's creation run on it.
     pool: PgPool,
+    /// Every per-request operation runs on one of these.
+    conns: Connections,
     /// The quoted, possibly schema-qualified table name.
     table: String,
     sql: sql::Sql,
@@ -65,16 +71,43 @@ struct Inner {
 /// those bytes (only when it writes nothing does a second query tell a conflict from a
 /// destroyed session). Statements are prepared once per connection and cached.
 ///
+/// # Connections
+///
+/// The per-request operations (`load`, `create`, `save_if`, `get`, `set`, `touch`,
+/// `destroy`) run on connections the store keeps itself: at most
+/// [`connections_per_worker`](PostgresStoreBuilder::connections_per_worker) (default
+/// 4) on each thread that uses the store, so workers × that many in all, opened on
+/// first use with the pool's connect options (its settings, such as
+/// [`connect`](Self::connect)'s `statement_timeout`, apply; its `after_connect` hook
+/// does not run). Not the pool's, because sqlx's pool pings every connection it gets
+/// back (a second round trip to PostgreSQL per operation) and spawns a task to take it
+/// back; here an operation costs its one round trip, and a connection goes back by a
+/// push onto the thread's list. When all of a thread's connections are busy, an
+/// operation waits for the first one released, in turn, within the
+/// [`query_timeout`](PostgresStoreBuilder::query_timeout).
+///
+/// A connection whose operation was abandoned mid-query (timeout, client gone) or that
+/// failed by I/O or a fatal server error is closed, never reused; a plain SQL error
+/// leaves it open. The next operation opens a new one, within the pool's acquire
+/// timeout. An operation that finds its idle connection broken (its backend was
+/// terminated, the database restarted since) runs again on a new one when that is safe
+/// (always, but for `create` and `save_if` only after a fatal server error, which rolls
+/// back whatever the session was running): service resumes by itself after an outage,
+/// and only the operations in flight when a backend dies fail. The pool serves `all`,
+/// `len`, `clear`, pruning and the table's creation.
+///
 /// Expired rows are invisible to every read and deleted by a background task (see
 /// [`prune_interval`](PostgresStoreBuilder::prune_interval)), which starts with the first
 /// store call made inside a Tokio runtime and ends when the last handle is dropped.
-/// Clones share one pool and one pruning task. A row whose `sess` is not a session
-/// object is a [`StoreError::Serialization`] and is left in place.
+/// Clones share one pool, one set of connections and one pruning task. A row whose
+/// `sess` is not a session object is a [`StoreError::Serialization`] and is left in
+/// place.
 ///
 /// On a pool of your own, set a short `acquire_timeout` (sqlx's default is 30 s, which
-/// every request waits while the database is down) and `test_before_acquire(false)` (by
-/// default sqlx pings each connection before handing it out: a second round trip per
-/// operation; a connection found broken fails one query and is replaced).
+/// an operation opening a connection, and `all`, `len` and `clear`, wait while the
+/// database is down) and `test_before_acquire(false)` (by default sqlx pings each
+/// connection before handing it out; a connection found broken fails one query and is
+/// replaced).
 ///
 /// ```no_run
 /// use actix_express_session::store::{sqlx, PostgresStore};
@@ -105,13 +138,15 @@ impl PostgresStore {
     /// A store with the default settings on an existing pool.
     ///
     /// Give the pool a short `acquire_timeout` (sqlx's default is 30 s: while the
-    /// database is down, every request waits that long before failing) and
-    /// `test_before_acquire(false)` (else every operation costs a ping first).
+    /// database is down, opening a connection waits that long before failing, up to the
+    /// [`query_timeout`](PostgresStoreBuilder::query_timeout) in a request) and
+    /// `test_before_acquire(false)` (else each `all`, `len` or `clear` costs a ping first).
     pub fn new(pool: PgPool) -> Self {
         PostgresStoreBuilder::new(pool).assemble("\"session\"".to_owned())
     }
 
-    /// A builder for the table, time zone, TTL, touch and pruning settings.
+    /// A builder for the table, time zone, TTL, touch, pruning, timeout and connection
+    /// settings.
     pub fn builder(pool: PgPool) -> PostgresStoreBuilder {
         PostgresStoreBuilder::new(pool)
     }
@@ -153,7 +188,22 @@ impl PostgresStore {
         .boxed()
     }
 
-    /// The pool the store uses.
+    /// Runs `op` on one of this thread's connections, once the table is ready (see
+    /// `local.rs`).
+    async fn run<'a, T, Fut>(
+        &'a self,
+        idempotent: Idempotent,
+        mut op: impl FnMut(&'a Inner, PgConnection) -> Fut,
+    ) -> Result<T, StoreError>
+    where
+        Fut: Future<Output = Lent<T>>,
+    {
+        let inner = self.ready().await?;
+        inner.conns.run(idempotent, |c| op(inner, c)).await
+    }
+
+    /// The pool the store uses for `all`, `len`, `clear`, pruning and the table's
+    /// creation, and whose connect options open its per-thread connections.
     pub fn pool(&self) -> &PgPool {
         &self.inner.pool
     }
@@ -183,15 +233,18 @@ impl PostgresStore {
 
 impl SessionStore for PostgresStore {
     fn get<'a>(&'a self, sid: &'a str) -> StoreFuture<'a, Option<SessionRecord>> {
-        self.bounded(async move { self.ready().await?.get(sid).await })
+        self.bounded(async move {
+            let json = self.run(Idempotent::Yes, |s, c| s.get(c, sid)).await?;
+            json.as_deref().map(sql::parse).transpose()
+        })
     }
 
     fn set<'a>(&'a self, sid: &'a str, rec: &'a SessionRecord) -> StoreFuture<'a, ()> {
-        self.bounded(async move { self.ready().await?.set(sid, rec).await })
+        self.bounded(self.run(Idempotent::Yes, move |s, c| s.set(c, sid, rec)))
     }
 
     fn destroy<'a>(&'a self, sid: &'a str) -> StoreFuture<'a, ()> {
-        self.bounded(async move { self.ready().await?.destroy(sid).await })
+        self.bounded(self.run(Idempotent::Yes, move |s, c| s.destroy(c, sid)))
     }
 
     /// Moves `expire` to the cookie's new expiry without rewriting `sess`, as
@@ -201,14 +254,17 @@ impl SessionStore for PostgresStore {
         if self.inner.disable_touch {
             return ready(Ok(())).boxed();
         }
-        self.bounded(async move { self.ready().await?.touch(sid, rec).await })
+        self.bounded(self.run(Idempotent::Yes, move |s, c| s.touch(c, sid, rec)))
     }
 
     /// One `SELECT` of `sess` and `expire`; `extended_at` is `expire` less the cookie's
     /// `originalMaxAge` (the default TTL for a browser-session cookie) and a second for
     /// connect-pg-simple's rounding up.
     fn load<'a>(&'a self, sid: &'a str) -> StoreFuture<'a, Option<Loaded>> {
-        self.bounded(async move { self.ready().await?.load(sid).await })
+        self.bounded(async move {
+            let row = self.run(Idempotent::Yes, |s, c| s.load(c, sid)).await?;
+            self.inner.loaded(row)
+        })
     }
 
     /// One `INSERT ... ON CONFLICT (sid) DO UPDATE ... WHERE expire < now`.
@@ -217,11 +273,16 @@ impl SessionStore for PostgresStore {
         sid: &'a str,
         rec: &'a Arc<SessionRecord>,
     ) -> StoreFuture<'a, Option<Version>> {
-        self.bounded(async move { self.ready().await?.create(sid, rec).await })
+        self.bounded(async move {
+            let json = rec.to_json();
+            let create = |s: &'a Inner, c| s.create(c, sid, rec, &json);
+            let written = self.run(Idempotent::No, create).await?;
+            Ok(written.then(|| Version::from_bytes(json.into_bytes())))
+        })
     }
 
-    /// One `UPDATE ... WHERE sess::text = expected`; when it writes nothing, a
-    /// [`load`](SessionStore::load) tells [`SaveOutcome::Gone`] from a
+    /// One `UPDATE ... WHERE sess::text = expected`; when it writes nothing, a read on
+    /// the same connection tells [`SaveOutcome::Gone`] from a
     /// [`SaveOutcome::Conflict`] carrying the current record.
     fn save_if<'a>(
         &'a self,
@@ -229,7 +290,21 @@ impl SessionStore for PostgresStore {
         rec: &'a Arc<SessionRecord>,
         expected: &'a Version,
     ) -> StoreFuture<'a, SaveOutcome> {
-        self.bounded(async move { self.ready().await?.save_if(sid, rec, expected).await })
+        self.bounded(async move {
+            // Stored `sess` is always UTF-8 text: other bytes cannot match it.
+            let expected = expected
+                .as_bytes()
+                .and_then(|b| std::str::from_utf8(b).ok());
+            let json = rec.to_json();
+            let save = |s: &'a Inner, c| s.save_if(c, sid, rec, &json, expected);
+            Ok(match self.run(Idempotent::No, save).await? {
+                Update::Written => SaveOutcome::Saved(Version::from_bytes(json.into_bytes())),
+                Update::Current(row) => match self.inner.loaded(row)? {
+                    Some(current) => SaveOutcome::Conflict(Some(current)),
+                    None => SaveOutcome::Gone,
+                },
+            })
+        })
     }
 
     fn all(&self) -> StoreFuture<'_, HashMap<String, SessionRecord>> {

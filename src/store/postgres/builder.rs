@@ -8,6 +8,7 @@ use std::time::Duration;
 use sqlx::postgres::PgPool;
 use tokio::sync::OnceCell;
 
+use super::local::Connections;
 use super::sql::Sql;
 use super::{Inner, PostgresStore};
 
@@ -21,6 +22,8 @@ pub enum PostgresConfigError {
     InvalidTableName(String),
     /// `schema` is not a plain identifier (`[A-Za-z_][A-Za-z0-9_]*`, at most 63 bytes).
     InvalidSchemaName(String),
+    /// `connections_per_worker` is zero: every operation would wait forever.
+    ZeroConnectionsPerWorker,
 }
 
 impl fmt::Display for PostgresConfigError {
@@ -28,6 +31,9 @@ impl fmt::Display for PostgresConfigError {
         let (option, name) = match self {
             PostgresConfigError::InvalidTableName(n) => ("table_name", n),
             PostgresConfigError::InvalidSchemaName(n) => ("schema", n),
+            PostgresConfigError::ZeroConnectionsPerWorker => {
+                return f.write_str("`connections_per_worker` must be at least 1, got 0");
+            }
         };
         write!(
             f,
@@ -51,6 +57,7 @@ pub struct PostgresStoreBuilder {
     disable_touch: bool,
     prune_interval: Option<Duration>,
     query_timeout: Duration,
+    connections_per_worker: usize,
 }
 
 impl PostgresStoreBuilder {
@@ -65,6 +72,7 @@ impl PostgresStoreBuilder {
             disable_touch: false,
             prune_interval: Some(Duration::from_secs(15 * 60)),
             query_timeout: Duration::from_millis(500),
+            connections_per_worker: 4,
         }
     }
 
@@ -140,7 +148,7 @@ impl PostgresStoreBuilder {
     }
 
     /// The longest one per-request operation (`load`, `create`, `save_if`, `get`, `set`,
-    /// `touch`, `destroy`) may take, waiting for a pooled connection included; past it the
+    /// `touch`, `destroy`) may take, waiting for a connection (or opening one) included; past it the
     /// call fails with [`StoreError::Backend`](crate::store::StoreError::Backend) and the
     /// middleware answers by its outage policy. Default 500 ms, so that a frozen database
     /// (a hung server, a lost network path) is answered within a second. `all`, `len`,
@@ -151,11 +159,39 @@ impl PostgresStoreBuilder {
         self
     }
 
+    /// How many connections of its own the store keeps on each thread that uses it
+    /// (each actix-web worker): per-request operations run on them, not on the pool
+    /// (see [`PostgresStore`]), so the database sees up to workers × `n` connections
+    /// from the store, beside the pool's. Default 4. They open on first use; when all
+    /// `n` are busy, an operation waits for the first one released (first come, first
+    /// served), within [`query_timeout`](Self::query_timeout). Zero is an error from
+    /// [`build`](Self::build).
+    ///
+    /// One connection serves one statement at a time: `n` is how many operations of one
+    /// worker reach the database at once. Raise it when requests of one worker often
+    /// wait on each other (slow statements, many concurrent requests); keep workers ×
+    /// `n` (for every app instance) under the server's `max_connections`.
+    ///
+    /// ```no_run
+    /// # fn f(pool: actix_express_session::store::sqlx::PgPool) {
+    /// use actix_express_session::store::PostgresStore;
+    /// let store = PostgresStore::builder(pool).connections_per_worker(8).build();
+    /// # }
+    /// ```
+    pub fn connections_per_worker(mut self, n: usize) -> Self {
+        self.connections_per_worker = n;
+        self
+    }
+
     /// The store.
     ///
     /// # Errors
-    /// When the table or schema name is not a plain identifier.
+    /// When the table or schema name is not a plain identifier, or
+    /// `connections_per_worker` is zero.
     pub fn build(self) -> Result<PostgresStore, PostgresConfigError> {
+        if self.connections_per_worker == 0 {
+            return Err(PostgresConfigError::ZeroConnectionsPerWorker);
+        }
         let table = quoted(&self.table_name)
             .ok_or_else(|| PostgresConfigError::InvalidTableName(self.table_name.clone()))?;
         let qualified = match &self.schema {
@@ -174,6 +210,7 @@ impl PostgresStoreBuilder {
         let inner = Inner {
             sql: Sql::new(&qualified, &self.table_name),
             table: qualified,
+            conns: Connections::new(self.pool.clone(), self.connections_per_worker.max(1)),
             pool: self.pool,
             time_zone: self.time_zone,
             default_ttl_ms: i64::try_from(self.default_ttl.as_millis()).unwrap_or(i64::MAX),

@@ -1,31 +1,48 @@
 //! The conditional half of the store: `load` with its version and last extension,
 //! `create` only under a free ID, `save_if` only onto the loaded version. Each is one
-//! statement; only a `save_if` that wrote nothing reads again, to say why.
+//! statement; only a `save_if` that wrote nothing reads again (on the same connection),
+//! to say why.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use sqlx::postgres::PgConnection;
+
+use super::local::Lent;
 use super::sql::{ceil_s, parse};
 use super::Inner;
 use crate::encoding::now_ms;
 use crate::record::SessionRecord;
-use crate::store::{Loaded, SaveOutcome, StoreError, Version};
+use crate::store::{Loaded, StoreError, Version};
+
+/// What a conditional `UPDATE` found.
+#[derive(Debug)]
+pub(super) enum Update {
+    /// It wrote the row.
+    Written,
+    /// It wrote nothing; the live row now (its `sess` text and `expire`), if any.
+    Current(Option<Row>),
+}
+
+/// A live row's `sess` text and `expire` in seconds since the epoch.
+pub(super) type Row = (String, f64);
 
 impl Inner {
-    /// The live row: its `sess` text, verbatim, is the version.
-    pub(super) async fn load(&self, sid: &str) -> Result<Option<Loaded>, StoreError> {
-        let now = now_ms();
-        let q = sqlx::query_as::<_, (String, f64)>(self.sql.load.clone());
-        let q = q.bind(&self.time_zone).bind(ceil_s(now)).bind(sid);
-        let row = q
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(StoreError::backend)?;
+    /// The live row.
+    pub(super) async fn load(&self, mut c: PgConnection, sid: &str) -> Lent<Option<Row>> {
+        let q = sqlx::query_as::<_, Row>(self.sql.load.clone());
+        let q = q.bind(&self.time_zone).bind(ceil_s(now_ms())).bind(sid);
+        let row = q.fetch_optional(&mut c).await;
+        (c, row)
+    }
+
+    /// The session in a live row: its `sess` text, verbatim, is the version.
+    pub(super) fn loaded(&self, row: Option<Row>) -> Result<Option<Loaded>, StoreError> {
         let Some((json, expire_s)) = row else {
             return Ok(None);
         };
         let record = parse(&json)?;
-        let extended_at = extended_at(&record, expire_s, self.default_ttl_ms, now);
+        let extended_at = extended_at(&record, expire_s, self.default_ttl_ms, now_ms());
         Ok(Some(Loaded {
             record: Arc::new(record),
             version: Version::from_bytes(json.into_bytes()),
@@ -33,61 +50,51 @@ impl Inner {
         }))
     }
 
-    /// Inserts the row unless a live one has the ID; an expired row (not yet pruned)
-    /// gives way.
+    /// Inserts the row (`json`, the record's) unless a live one has the ID (an expired
+    /// row, not yet pruned, gives way); whether it did.
     pub(super) async fn create(
         &self,
+        mut c: PgConnection,
         sid: &str,
         rec: &SessionRecord,
-    ) -> Result<Option<Version>, StoreError> {
-        let json = rec.to_json();
+        json: &str,
+    ) -> Lent<bool> {
         let now = now_ms();
         let q = sqlx::query(self.sql.create.clone())
             .bind(&self.time_zone)
             .bind(ceil_s(now));
-        let q = q.bind(self.expire_s(rec, now)).bind(&json).bind(sid);
-        let written = q.execute(&self.pool).await.map_err(StoreError::backend)?;
-        Ok((written.rows_affected() == 1).then(|| Version::from_bytes(json.into_bytes())))
+        let q = q.bind(self.expire_s(rec, now)).bind(json).bind(sid);
+        let written = q.execute(&mut c).await;
+        (c, written.map(|w| w.rows_affected() == 1))
     }
 
     /// Replaces `sess` and `expire` of the live row whose `sess` is still `expected`,
-    /// byte for byte. Never inserts: a destroyed session stays destroyed.
+    /// byte for byte, with `json` (the record's); when it writes nothing (or there is
+    /// no `expected` text), reads the live row on the same connection. Never inserts:
+    /// a destroyed session stays destroyed.
     pub(super) async fn save_if(
         &self,
-        sid: &str,
-        rec: &SessionRecord,
-        expected: &Version,
-    ) -> Result<SaveOutcome, StoreError> {
-        // Stored `sess` is always UTF-8 text: other bytes cannot match it.
-        let expected = expected.as_bytes().map(std::str::from_utf8);
-        if let Some(Ok(expected)) = expected {
-            let json = rec.to_json();
-            if self.update_if(sid, rec, &json, expected).await? {
-                return Ok(SaveOutcome::Saved(Version::from_bytes(json.into_bytes())));
-            }
-        }
-        Ok(match self.load(sid).await? {
-            Some(current) => SaveOutcome::Conflict(Some(current)),
-            None => SaveOutcome::Gone,
-        })
-    }
-
-    /// The `save_if` statement; whether it wrote the row.
-    async fn update_if(
-        &self,
+        mut c: PgConnection,
         sid: &str,
         rec: &SessionRecord,
         json: &str,
-        expected: &str,
-    ) -> Result<bool, StoreError> {
-        let now = now_ms();
-        let q = sqlx::query(self.sql.save_if.clone())
-            .bind(&self.time_zone)
-            .bind(ceil_s(now));
-        let q = q.bind(self.expire_s(rec, now)).bind(json);
-        let q = q.bind(sid).bind(expected);
-        let written = q.execute(&self.pool).await.map_err(StoreError::backend)?;
-        Ok(written.rows_affected() == 1)
+        expected: Option<&str>,
+    ) -> Lent<Update> {
+        if let Some(expected) = expected {
+            let now = now_ms();
+            let q = sqlx::query(self.sql.save_if.clone())
+                .bind(&self.time_zone)
+                .bind(ceil_s(now));
+            let q = q.bind(self.expire_s(rec, now)).bind(json);
+            let q = q.bind(sid).bind(expected);
+            match q.execute(&mut c).await {
+                Ok(w) if w.rows_affected() == 1 => return (c, Ok(Update::Written)),
+                Ok(_) => {}
+                Err(e) => return (c, Err(e)),
+            }
+        }
+        let (c, row) = self.load(c, sid).await;
+        (c, row.map(Update::Current))
     }
 }
 

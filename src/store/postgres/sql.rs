@@ -1,10 +1,13 @@
-//! The statements, built once per store, and the queries that run them.
+//! The statements, built once per store, and the queries that run them: per-request
+//! ones on a lent connection (see `local.rs`), the rare ones on the pool.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use sqlx::postgres::PgConnection;
 use sqlx::{AssertSqlSafe, SqlSafeStr, SqlStr};
 
+use super::local::Lent;
 use super::Inner;
 use crate::encoding::now_ms;
 use crate::record::SessionRecord;
@@ -133,42 +136,50 @@ impl Inner {
         tx.commit().await.map_err(StoreError::backend)
     }
 
-    pub(super) async fn get(&self, sid: &str) -> Result<Option<SessionRecord>, StoreError> {
+    /// The live row's `sess` text.
+    pub(super) async fn get(&self, mut c: PgConnection, sid: &str) -> Lent<Option<String>> {
         let q = sqlx::query_scalar::<_, String>(self.sql.get.clone()).bind(&self.time_zone);
         let q = q.bind(ceil_s(now_ms())).bind(sid);
-        let json = q
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(StoreError::backend)?;
-        json.as_deref().map(parse).transpose()
+        let found = q.fetch_optional(&mut c).await;
+        (c, found)
     }
 
-    pub(super) async fn set(&self, sid: &str, rec: &SessionRecord) -> Result<(), StoreError> {
+    pub(super) async fn set(
+        &self,
+        mut c: PgConnection,
+        sid: &str,
+        rec: &SessionRecord,
+    ) -> Lent<()> {
         let q = sqlx::query(self.sql.set.clone()).bind(&self.time_zone);
         let q = q
             .bind(self.expire_s(rec, now_ms()))
             .bind(rec.to_json())
             .bind(sid);
-        q.execute(&self.pool).await.map_err(StoreError::backend)?;
-        Ok(())
+        let done = q.execute(&mut c).await.map(drop);
+        (c, done)
     }
 
     /// Moves `expire` of a live row only: `sess` (and its `cookie.expires`) stays as it
     /// was, as in connect-pg-simple.
-    pub(super) async fn touch(&self, sid: &str, rec: &SessionRecord) -> Result<(), StoreError> {
+    pub(super) async fn touch(
+        &self,
+        mut c: PgConnection,
+        sid: &str,
+        rec: &SessionRecord,
+    ) -> Lent<()> {
         let now = now_ms();
         let q = sqlx::query(self.sql.touch.clone())
             .bind(&self.time_zone)
             .bind(ceil_s(now));
         let q = q.bind(self.expire_s(rec, now)).bind(sid);
-        q.execute(&self.pool).await.map_err(StoreError::backend)?;
-        Ok(())
+        let done = q.execute(&mut c).await.map(drop);
+        (c, done)
     }
 
-    pub(super) async fn destroy(&self, sid: &str) -> Result<(), StoreError> {
+    pub(super) async fn destroy(&self, mut c: PgConnection, sid: &str) -> Lent<()> {
         let q = sqlx::query(self.sql.destroy.clone()).bind(sid);
-        q.execute(&self.pool).await.map_err(StoreError::backend)?;
-        Ok(())
+        let done = q.execute(&mut c).await.map(drop);
+        (c, done)
     }
 
     pub(super) async fn all(&self) -> Result<HashMap<String, SessionRecord>, StoreError> {
