@@ -170,6 +170,100 @@ async fn replies_split_at_every_byte_parse_as_whole_ones() {
 }
 
 #[actix_rt::test]
+async fn with_the_client_cache_replies_and_pushes_split_at_every_byte_parse_whole() {
+    let proxy = Proxy::start(port_of(&redis_url()));
+    let prefix = unique_prefix("lean-cache-split");
+    let store = RedisStore::builder()
+        .prefix(&prefix)
+        .client_cache(10)
+        .response_timeout(Duration::from_secs(10))
+        .connect(&proxy.url(""))
+        .await
+        .expect("connects");
+    proxy.trickle(true);
+    store.set("a", &numbered(1)).await.expect("set");
+    let loaded = store.load("a").await.expect("load").expect("found");
+    assert_eq!(loaded.record.data["i"], 1);
+    let next = Arc::new(numbered(2));
+    let saved = store
+        .save_if("a", &next, &loaded.version)
+        .await
+        .expect("save");
+    assert!(matches!(saved, SaveOutcome::Saved(_)), "{saved:?}");
+    assert_eq!(store.get("a").await.expect("get").as_ref(), Some(&*next));
+
+    // Another client's write: the invalidation trickles in byte by byte (through the
+    // proxy, like a slow network); once it is in, the next load reads Redis.
+    let mut other = raw(&redis_url()).await;
+    let _: () = other
+        .set(format!("{prefix}a"), numbered(3).to_json())
+        .await
+        .expect("SET");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let loaded = store.load("a").await.expect("load").expect("found");
+    assert_eq!(loaded.record.data["i"], 3);
+    let _: () = other.del(format!("{prefix}a")).await.expect("DEL");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(store.load("a").await.expect("load").is_none());
+    proxy.trickle(false);
+    store.clear().await.expect("clear");
+}
+
+#[actix_rt::test]
+async fn with_the_client_cache_two_hundred_callers_each_get_their_own_session() {
+    let proxy = Proxy::start(port_of(&redis_url()));
+    let prefix = unique_prefix("lean-cache-many");
+    let store = RedisStore::builder()
+        .prefix(&prefix)
+        .client_cache(1000)
+        .response_timeout(Duration::from_secs(10))
+        .connect(&proxy.url(""))
+        .await
+        .expect("connects");
+    let ids: Vec<String> = (0..200).map(|i| format!("s{i}")).collect();
+    let mut other = raw(&redis_url()).await;
+    for (i, id) in ids.iter().enumerate() {
+        let _: () = other
+            .set(format!("{prefix}{id}"), numbered(i).to_json())
+            .await
+            .expect("SET");
+    }
+    for round in 0..3 {
+        // Held back, the replies (and, later, pushes) pile up and arrive together.
+        proxy.hold(true);
+        let loads = join_all(ids.iter().map(|id| store.load(id)));
+        let release = async {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            proxy.hold(false);
+        };
+        let (loaded, ()) = tokio::join!(loads, release);
+        for (i, got) in loaded.into_iter().enumerate() {
+            let got = got.expect("load").expect("found");
+            let expected = if round == 2 && i % 2 == 0 {
+                i + 1000
+            } else {
+                i
+            };
+            assert_eq!(got.record.data["i"], expected, "round {round}, caller {i}");
+        }
+        if round == 1 {
+            for (i, id) in ids.iter().enumerate().filter(|(i, _)| i % 2 == 0) {
+                let _: () = other
+                    .set(format!("{prefix}{id}"), numbered(i + 1000).to_json())
+                    .await
+                    .expect("SET");
+            }
+            let _: () = redis::cmd("PING")
+                .query_async(&mut other)
+                .await
+                .expect("PING");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    store.clear().await.expect("clear");
+}
+
+#[actix_rt::test]
 async fn two_hundred_callers_on_one_worker_each_get_their_own_reply() {
     let proxy = Proxy::start(port_of(&redis_url()));
     let prefix = unique_prefix("lean-many");

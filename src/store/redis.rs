@@ -1,5 +1,6 @@
 //! [`RedisStore`]: sessions in Redis or Redis Cluster, stored exactly as connect-redis
-//! stores them (key `sess:<id>`, value the JSON record, TTL from the cookie's expiry).
+//! stores them (key `sess:<id>`, value the JSON record, TTL from the cookie's expiry),
+//! with an opt-in client cache kept right by Redis (`client_cache`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -33,6 +34,7 @@ mod sentinel;
 
 pub use builder::RedisStoreBuilder;
 use conn::{Conn, Idempotent, Target};
+use lean::Effect;
 
 /// The settings shared by every clone of a store.
 #[derive(Debug)]
@@ -73,6 +75,13 @@ struct Settings {
 /// connection a command is sent once more only when that is safe: reads, `SET`,
 /// `EXPIRE` and `DEL`, never `SET NX` or the compare-and-set script (their second run
 /// would contradict the first), unless the first attempt never reached Redis.
+///
+/// Opt-in, [`client_cache`](RedisStoreBuilder::client_cache) keeps the sessions each
+/// worker thread read lately in memory, kept right by Redis (6 or later) itself with
+/// server-assisted client-side caching (`CLIENT TRACKING`): loading such a session
+/// again costs no round trip, and a change by anyone is seen by the next load (the
+/// option's docs say exactly when, and where that stops). It needs a plain `redis://`
+/// URL; elsewhere `connect` refuses it.
 ///
 /// ```no_run
 /// use actix_express_session::{RedisStore, SessionMiddleware};
@@ -153,30 +162,40 @@ impl RedisStore {
         &self,
         cmd: Cmd,
         target: Target<'_>,
+        effect: Effect<'_>,
         idempotent: Idempotent,
     ) -> Result<T, StoreError> {
         let timeout = self.settings.response_timeout;
         self.conn
-            .run(cmd, target, idempotent, timeout)
+            .run(cmd, target, effect, idempotent, timeout)
             .await
             .map_err(StoreError::backend)
     }
 
-    /// Runs `cmd`, whose one key is `key`, on the node that serves that key.
+    /// Runs `cmd`, whose one key is `key`, on the node that serves that key; `write`
+    /// when it changes the key (the client cache then reloads it, see `lean.rs`).
     async fn on_key<T: FromRedisValue>(
         &self,
         key: &str,
         cmd: Cmd,
+        effect: Effect<'_>,
         idempotent: Idempotent,
     ) -> Result<T, StoreError> {
-        self.run(cmd, Target::Key(key.as_bytes()), idempotent).await
+        let target = Target::Key(key.as_bytes());
+        self.run(cmd, target, effect, idempotent).await
     }
 
     async fn get_record(&self, sid: &str) -> Result<Option<SessionRecord>, StoreError> {
+        if self.conn.caching() {
+            let loaded = self.load_record(sid).await?;
+            return Ok(loaded.map(|l| Arc::unwrap_or_clone(l.record)));
+        }
         let key = self.key(sid);
         let mut cmd = redis::cmd("GET");
         cmd.arg(&key);
-        let json: Option<Vec<u8>> = self.on_key(&key, cmd, Idempotent::Yes).await?;
+        let json: Option<Vec<u8>> = self
+            .on_key(&key, cmd, Effect::None, Idempotent::Yes)
+            .await?;
         let parse = |j: Vec<u8>| SessionRecord::from_json(&j).map_err(StoreError::Serialization);
         json.map(parse).transpose()
     }
@@ -195,14 +214,16 @@ impl RedisStore {
         if !self.settings.disable_ttl {
             cmd.arg("EX").arg(ttl);
         }
-        self.on_key(&key, cmd, Idempotent::Yes).await
+        let effect = Effect::Write(key.as_bytes());
+        self.on_key(&key, cmd, effect, Idempotent::Yes).await
     }
 
     async fn destroy_record(&self, sid: &str) -> Result<(), StoreError> {
         let key = self.key(sid);
         let mut cmd = redis::cmd("DEL");
         cmd.arg(&key);
-        self.on_key::<i64>(&key, cmd, Idempotent::Yes)
+        let effect = Effect::Delete(key.as_bytes());
+        self.on_key::<i64>(&key, cmd, effect, Idempotent::Yes)
             .await
             .map(drop)
     }
@@ -215,7 +236,8 @@ impl RedisStore {
         let key = self.key(sid);
         let mut cmd = redis::cmd("EXPIRE");
         cmd.arg(&key).arg(self.ttl_secs(rec));
-        self.on_key::<i64>(&key, cmd, Idempotent::Yes)
+        let effect = Effect::Write(key.as_bytes());
+        self.on_key::<i64>(&key, cmd, effect, Idempotent::Yes)
             .await
             .map(drop)
     }

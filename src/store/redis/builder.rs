@@ -14,6 +14,9 @@ use crate::store::StoreError;
 const DAY: Duration = Duration::from_secs(86_400);
 const TIMEOUT: Duration = Duration::from_millis(500);
 const SCAN_COUNT: usize = 100;
+/// Sessions cached per worker thread unless [`RedisStoreBuilder::client_cache`] says
+/// otherwise: 0, no cache.
+const CLIENT_CACHE: usize = 0;
 
 /// Configures a [`RedisStore`], then connects it ([`connect`](Self::connect),
 /// [`connect_cluster`](Self::connect_cluster),
@@ -43,6 +46,7 @@ pub struct RedisStoreBuilder {
     response_timeout: Duration,
     connection_timeout: Duration,
     primary_settings: RedisConnectionInfo,
+    client_cache: usize,
 }
 
 impl Default for RedisStoreBuilder {
@@ -56,6 +60,7 @@ impl Default for RedisStoreBuilder {
             response_timeout: TIMEOUT,
             connection_timeout: TIMEOUT,
             primary_settings: RedisConnectionInfo::default(),
+            client_cache: CLIENT_CACHE,
         }
     }
 }
@@ -146,6 +151,68 @@ impl RedisStoreBuilder {
         self
     }
 
+    /// Caches up to `entries` sessions per worker thread, so that loading a session the
+    /// thread read (or wrote) lately costs no round trip to Redis. Default 0: no cache.
+    ///
+    /// ```
+    /// let builder = actix_express_session::RedisStore::builder().client_cache(10_000);
+    /// ```
+    ///
+    /// This is Redis's server-assisted client-side caching (Redis 6 or later): each
+    /// worker thread's connection speaks RESP3 and turns on `CLIENT TRACKING`, so Redis
+    /// remembers which sessions it read and pushes an invalidation on that connection
+    /// the moment one changes, whoever changed it (another thread, another app instance,
+    /// a Node app, `redis-cli`), and when it expires, is evicted or the database is
+    /// flushed. What is kept, per session: the stored bytes, the key's deadline (from
+    /// `PTTL`), and the record parsed from them once; never the sessions of other
+    /// threads. An entry is used while its key has more than a second to live; a full
+    /// cache evicts the entries not used lately; a value over 64 KiB is not cached. A
+    /// write evicts its session, then reads it back in the same round trip (Redis stops
+    /// tracking a key for the client that writes it), so the next load is a hit. Loads
+    /// are served from the cache only while the thread's connection is idle; under
+    /// concurrent requests on one worker, some go to Redis as before.
+    ///
+    /// # Guarantee
+    /// A change made through a `RedisStore` with this option on (on any thread, in any
+    /// process) that Redis acknowledged before a load begins is seen by that load. Redis
+    /// queues the invalidation during the writing command, and the store sends its
+    /// writes so that Redis writes that invalidation to this thread's connection before
+    /// the writer's reply (short of a rare coincidence in Redis's event loop, which then
+    /// leaves the microsecond window described below); a load first reads, without
+    /// waiting, whatever has reached its socket, applies it, and only then looks in the
+    /// cache (and only while no other command of its connection is in flight). A
+    /// dropped connection flushes the thread's cache (invalidations may have been lost
+    /// while it was down). Details, with the Redis source behind them, in the source of
+    /// the store's connection (`lean.rs`).
+    ///
+    /// # Caveat: other clients, a real network
+    /// A change by another client (`redis-cli`, a Node app, a store without the cache)
+    /// is answered a few
+    /// microseconds before the invalidation reaches us (Redis writes both in the same
+    /// pass of its event loop, that reply first): a load that begins inside that window
+    /// reads the value from before the change. Reaching us that fast takes a writer that
+    /// tells us the moment it is answered while Redis is descheduled, on a loaded
+    /// machine; anything Redis answers after the write closes the window. Across a
+    /// network the window is one network delay: a load racing an acknowledged write by
+    /// less than that can read the old value, as a read from a replica could. One
+    /// browser's requests are not affected (each waits for the response to the previous
+    /// one).
+    ///
+    /// # Where it applies
+    /// Only [`connect`](Self::connect) with a plain `redis://` URL. There,
+    /// a server that refuses `HELLO 3` or `CLIENT TRACKING` (Redis 5, a proxy, an ACL)
+    /// gets one `warn` line, and the store runs without the cache. With a cache set,
+    /// [`connect`](Self::connect) on another URL (TLS, a Unix socket, `protocol=resp3`),
+    /// [`connect_cluster`](Self::connect_cluster) and
+    /// [`connect_sentinel`](Self::connect_sentinel) fail with
+    /// [`StoreError::Unsupported`]`("client_cache")`; [`build`](Self::build) and
+    /// [`build_cluster`](Self::build_cluster), which cannot fail, log a `warn` line and
+    /// run without it.
+    pub fn client_cache(mut self, entries: usize) -> Self {
+        self.client_cache = entries;
+        self
+    }
+
     /// Connects to one Redis server: `redis://[user:password@]host:port[/db]`.
     ///
     /// A plain `redis://` URL is served by the store's own lean connection, one per
@@ -155,20 +222,31 @@ impl RedisStoreBuilder {
     /// `?protocol=resp3`) go through redis-rs's `ConnectionManager`.
     ///
     /// # Errors
-    /// [`StoreError::Backend`] when the URL is invalid or the server cannot be reached.
+    /// [`StoreError::Backend`] when the URL is invalid or the server cannot be reached;
+    /// [`StoreError::Unsupported`]`("client_cache")` when a
+    /// [`client_cache`](Self::client_cache) is set and the URL is not a plain `redis://`
+    /// one.
     pub async fn connect(self, url: &str) -> Result<RedisStore, StoreError> {
-        let conn = Conn::standalone(url, self.connection_timeout).await;
+        if self.client_cache > 0 && !Conn::is_lean(url).map_err(StoreError::backend)? {
+            return Err(no_cache());
+        }
+        let conn = Conn::standalone(url, self.connection_timeout, self.client_cache).await;
         Ok(self.finish(conn.map_err(StoreError::backend)?))
     }
 
     /// Connects to a Redis Cluster through any of its nodes (`redis://host:port` each).
     ///
     /// # Errors
-    /// [`StoreError::Backend`] when a URL is invalid or the cluster cannot be reached.
+    /// [`StoreError::Backend`] when a URL is invalid or the cluster cannot be reached;
+    /// [`StoreError::Unsupported`]`("client_cache")` when a
+    /// [`client_cache`](Self::client_cache) is set.
     pub async fn connect_cluster<U: AsRef<str>>(
         self,
         urls: impl IntoIterator<Item = U>,
     ) -> Result<RedisStore, StoreError> {
+        if self.client_cache > 0 {
+            return Err(no_cache());
+        }
         let urls = urls.into_iter().map(|u| u.as_ref().to_owned()).collect();
         let conn = Conn::cluster(urls, self.connection_timeout, self.response_timeout).await;
         Ok(self.finish(conn.map_err(StoreError::backend)?))
@@ -249,12 +327,17 @@ impl RedisStoreBuilder {
     /// # Errors
     /// [`StoreError::Backend`] when a URL is invalid or names a database (sentinels have
     /// none: see [`primary_settings`](Self::primary_settings)), when no sentinel answers,
-    /// or when none names a reachable primary for `service_name`.
+    /// or when none names a reachable primary for `service_name`;
+    /// [`StoreError::Unsupported`]`("client_cache")` when a
+    /// [`client_cache`](Self::client_cache) is set.
     pub async fn connect_sentinel<U: AsRef<str>>(
         self,
         sentinel_urls: impl IntoIterator<Item = U>,
         service_name: &str,
     ) -> Result<RedisStore, StoreError> {
+        if self.client_cache > 0 {
+            return Err(no_cache());
+        }
         let urls = sentinel_urls
             .into_iter()
             .map(|u| u.as_ref().to_owned())
@@ -267,13 +350,26 @@ impl RedisStoreBuilder {
 
     /// A store on a [`ConnectionManager`] you already hold. It keeps its own reconnection
     /// settings; [`response_timeout`](Self::response_timeout) still bounds every command.
+    /// A [`client_cache`](Self::client_cache) does not apply (a `warn` line says so).
     pub fn build(self, manager: ConnectionManager) -> RedisStore {
+        self.warn_no_cache();
         self.finish(Conn::from_manager(manager))
     }
 
-    /// A store on a cluster connection you already hold.
+    /// A store on a cluster connection you already hold. A
+    /// [`client_cache`](Self::client_cache) does not apply (a `warn` line says so).
     pub fn build_cluster(self, conn: ClusterConnection) -> RedisStore {
+        self.warn_no_cache();
         self.finish(Conn::Cluster(conn))
+    }
+
+    fn warn_no_cache(&self) {
+        if self.client_cache > 0 {
+            tracing::warn!(
+                "redis: client_cache is ignored on a connection handed to the store \
+                 (only `connect` with a plain redis:// URL caches)"
+            );
+        }
     }
 
     fn finish(self, conn: Conn) -> RedisStore {
@@ -291,4 +387,9 @@ impl RedisStoreBuilder {
             settings: Arc::new(settings),
         }
     }
+}
+
+/// A client cache on a connection that cannot keep one.
+fn no_cache() -> StoreError {
+    StoreError::Unsupported("client_cache")
 }

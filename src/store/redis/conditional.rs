@@ -3,6 +3,9 @@
 //!
 //! A version is the stored bytes themselves, so the comparison is exact: no hash, no
 //! re-encoding, and a record written by connect-redis compares like one written here.
+//!
+//! With the client cache on, a load this thread's connection can answer from memory
+//! costs no round trip (see `lean.rs`), and every write tells the cache what it does.
 
 use std::sync::{Arc, LazyLock};
 use std::time::SystemTime;
@@ -10,6 +13,7 @@ use std::time::SystemTime;
 use redis::{Cmd, ErrorKind, ServerErrorKind, Value};
 
 use super::conn::{unexpected, Idempotent, Target};
+use super::lean::{Effect, Hit};
 use super::RedisStore;
 use crate::encoding::{ms_system_time, now_ms};
 use crate::record::SessionRecord;
@@ -55,18 +59,48 @@ impl RedisStore {
     /// between the two gives a record with an unknown `extended_at` (touched, as ever).
     pub(super) async fn load_record(&self, sid: &str) -> Result<Option<Loaded>, StoreError> {
         let key = self.key(sid);
+        if let Some(hit) = self.conn.cached(key.as_bytes()) {
+            return self.loaded_from_cache(&key, hit).map(Some);
+        }
         let mut pipe = redis::pipe();
         pipe.cmd("GET").arg(&key).cmd("PTTL").arg(&key);
         let timeout = self.settings.response_timeout;
+        let effect = Effect::Load(key.as_bytes());
         let replies = self
             .conn
-            .run_pipeline(pipe, key.as_bytes(), Idempotent::Yes, timeout)
+            .run_pipeline(pipe, key.as_bytes(), effect, Idempotent::Yes, timeout)
             .await
             .and_then(|r| Value::Array(r).extract_error())
             .map_err(StoreError::backend)?;
         let (json, pttl): (Option<Vec<u8>>, i64) =
             redis::from_redis_value(replies).map_err(StoreError::backend)?;
-        json.map(|json| self.loaded(json, pttl)).transpose()
+        let Some(json) = json else {
+            return Ok(None);
+        };
+        let loaded = self.loaded(json, pttl)?;
+        if let Some(bytes) = loaded.version.as_bytes() {
+            self.conn.remember(key.as_bytes(), bytes, &loaded.record);
+        }
+        Ok(Some(loaded))
+    }
+
+    /// A load answered by the client cache: the record parsed once per cached value.
+    fn loaded_from_cache(&self, key: &str, hit: Hit) -> Result<Loaded, StoreError> {
+        let record = match hit.record {
+            Some(record) => record,
+            None => {
+                let parsed = SessionRecord::from_json(&hit.value);
+                let record = Arc::new(parsed.map_err(StoreError::Serialization)?);
+                self.conn.remember(key.as_bytes(), &hit.value, &record);
+                record
+            }
+        };
+        let extended_at = self.extended_at(&record, hit.pttl_ms);
+        Ok(Loaded {
+            record,
+            version: Version::from_bytes(hit.value),
+            extended_at,
+        })
     }
 
     /// A stored value and its PTTL as a [`Loaded`]; the bytes become the version as they are.
@@ -115,7 +149,8 @@ impl RedisStore {
                 cmd.arg("EX").arg(ttl);
             }
             let target = Target::Key(key.as_bytes());
-            let reply: Value = self.run(cmd, target, Idempotent::No).await?;
+            let effect = Effect::Write(key.as_bytes());
+            let reply: Value = self.run(cmd, target, effect, Idempotent::No).await?;
             if matches!(reply, Value::Nil) {
                 return Ok(None);
             }
@@ -150,14 +185,16 @@ impl RedisStore {
             cmd
         };
         let target = Target::Key(key.as_bytes());
+        let effect = Effect::Write(key.as_bytes());
         let reply = match self
-            .run(cas("EVALSHA", &CAS_SHA), target, Idempotent::No)
+            .run(cas("EVALSHA", &CAS_SHA), target, effect, Idempotent::No)
             .await
         {
             // Not in this node's script cache (restart, SCRIPT FLUSH, failover): EVAL
             // runs it and caches it. NOSCRIPT means it did not run, so this is no re-send.
             Err(StoreError::Backend(e)) if is_noscript(e.as_ref()) => {
-                self.run(cas("EVAL", CAS), target, Idempotent::No).await?
+                self.run(cas("EVAL", CAS), target, effect, Idempotent::No)
+                    .await?
             }
             other => other?,
         };

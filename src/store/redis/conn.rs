@@ -8,7 +8,9 @@
 //!   `lean.rs`: no driver task, no channels, our own RESP2 parser; redis-rs still encodes
 //!   the commands and decodes the values). TLS, Unix-socket and RESP3 URLs, a manager the
 //!   user hands in, and the primary behind sentinels stay on redis-rs's
-//!   `ConnectionManager`, with the settings below.
+//!   `ConnectionManager`, with the settings below. Only the lean connection keeps a
+//!   client cache (`client_cache`): every command says what it does to it (`Effect`),
+//!   which the other connections ignore.
 //! - One timer per call: the store wraps every call in its own `tokio::time::timeout`
 //!   (it also bounds the wait for a reconnection), so the connections it opens itself
 //!   have no response timeout of their own (the manager's would be a second timer on
@@ -36,11 +38,12 @@ use redis::{
     Cmd, ErrorKind, FromRedisValue, Pipeline, RedisConnectionInfo, RedisError, RedisResult, Value,
 };
 
-use super::lean::{Lean, Server};
+use super::lean::{Effect, Hit, Lean, Server};
 use super::local::{PerThread, PerThreadLean};
 pub(super) use super::retry::Idempotent;
 use super::retry::{manager_config, within, worth_retrying};
 use super::sentinel::{replica_refusal, Failover};
+use crate::record::SessionRecord;
 
 /// Where a command goes on a cluster (a single server takes everything).
 #[derive(Debug, Clone, Copy)]
@@ -69,9 +72,23 @@ pub(super) enum Conn {
 }
 
 impl Conn {
-    /// Connects to one server: lean for a plain `redis://` URL, else through a manager.
-    pub(super) async fn standalone(url: &str, connect: Duration) -> RedisResult<Self> {
+    /// Whether `url` is served by the lean connection (the only one that caches).
+    ///
+    /// # Errors
+    /// When the URL is invalid.
+    pub(super) fn is_lean(url: &str) -> RedisResult<bool> {
+        Ok(Server::from_url(url, Duration::ZERO)?.is_some())
+    }
+
+    /// Connects to one server: lean for a plain `redis://` URL (caching up to `cache`
+    /// sessions per thread), else through a manager.
+    pub(super) async fn standalone(
+        url: &str,
+        connect: Duration,
+        cache: usize,
+    ) -> RedisResult<Self> {
         if let Some(server) = Server::from_url(url, connect)? {
+            let server = server.client_cache(cache);
             return Ok(Conn::Lean(PerThreadLean::connect(server).await?));
         }
         let client = redis::Client::open(url)?;
@@ -128,6 +145,35 @@ impl Conn {
         }
     }
 
+    /// Whether the store keeps a client cache (a lean connection with `client_cache`).
+    pub(super) fn caching(&self) -> bool {
+        matches!(self, Conn::Lean(l) if l.caching())
+    }
+
+    /// The session cached under `key` on this thread's connection, if there is a cache
+    /// and it holds a live entry (see `lean.rs`).
+    pub(super) fn cached(&self, key: &[u8]) -> Option<Hit> {
+        match self {
+            Conn::Lean(l) if l.caching() => l.get().lookup(key),
+            _ => None,
+        }
+    }
+
+    /// Keeps `record`, parsed from `value`, on the cache entry of `key`, if the entry
+    /// still holds `value`.
+    pub(super) fn remember(
+        &self,
+        key: &[u8],
+        value: &[u8],
+        record: &std::sync::Arc<SessionRecord>,
+    ) {
+        if let Conn::Lean(l) = self {
+            if l.caching() {
+                l.get().remember(key, value, record);
+            }
+        }
+    }
+
     /// Runs one command, failing once `timeout` has passed.
     ///
     /// On one server a connection failure is retried once when [`worth_retrying`] says
@@ -140,11 +186,12 @@ impl Conn {
         &self,
         cmd: Cmd,
         target: Target<'_>,
+        effect: Effect<'_>,
         idempotent: Idempotent,
         timeout: Duration,
     ) -> RedisResult<T> {
         match self {
-            Conn::Lean(l) => within(timeout, lean_command(l.get(), &cmd, idempotent)).await,
+            Conn::Lean(l) => within(timeout, lean_command(l.get(), &cmd, effect, idempotent)).await,
             Conn::Standalone(m) => {
                 let call = async {
                     let mut m = m.get().await?;
@@ -172,6 +219,7 @@ impl Conn {
         &self,
         pipe: Pipeline,
         key: &[u8],
+        effect: Effect<'_>,
         idempotent: Idempotent,
         timeout: Duration,
     ) -> RedisResult<Vec<Value>> {
@@ -179,9 +227,9 @@ impl Conn {
             Conn::Lean(l) => {
                 let call = async {
                     let lean = l.get();
-                    match lean.query_pipeline(&pipe).await {
+                    match lean.query_pipeline(&pipe, effect).await {
                         Err(e) if worth_retrying(&e, idempotent) => {
-                            lean.query_pipeline(&pipe).await
+                            lean.query_pipeline(&pipe, effect).await
                         }
                         done => done,
                     }
@@ -241,10 +289,11 @@ impl Conn {
 async fn lean_command<T: FromRedisValue>(
     lean: std::sync::Arc<Lean>,
     cmd: &Cmd,
+    effect: Effect<'_>,
     idempotent: Idempotent,
 ) -> RedisResult<T> {
-    let value = match lean.query(cmd).await {
-        Err(e) if worth_retrying(&e, idempotent) => lean.query(cmd).await,
+    let value = match lean.query(cmd, effect).await {
+        Err(e) if worth_retrying(&e, idempotent) => lean.query(cmd, effect).await,
         done => done,
     }?;
     Ok(T::from_redis_value(value.extract_error()?)?)

@@ -83,6 +83,11 @@ impl PerThreadLean {
         Ok(lanes)
     }
 
+    /// Whether the connections keep a client cache.
+    pub(super) fn caching(&self) -> bool {
+        self.0.caching()
+    }
+
     /// This thread's connection.
     pub(super) fn get(&self) -> Arc<Lean> {
         find(&LEAN, &self.0)

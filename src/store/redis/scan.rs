@@ -7,6 +7,7 @@ use std::collections::{HashMap, HashSet};
 use redis::Cmd;
 
 use super::conn::{Idempotent, Target};
+use super::lean::Effect;
 use super::RedisStore;
 use crate::record::SessionRecord;
 use crate::store::StoreError;
@@ -27,7 +28,12 @@ impl RedisStore {
             let target = node.as_ref().map_or(Target::Keys, Target::Node);
             loop {
                 let (next, page): (u64, Vec<Vec<u8>>) = self
-                    .run(self.scan(cursor, &pattern), target, Idempotent::Yes)
+                    .run(
+                        self.scan(cursor, &pattern),
+                        target,
+                        Effect::None,
+                        Idempotent::Yes,
+                    )
                     .await?;
                 keys.extend(page);
                 cursor = next;
@@ -52,8 +58,9 @@ impl RedisStore {
         for chunk in keys.chunks(self.settings.scan_count) {
             let mut mget = redis::cmd("MGET");
             mget.arg(chunk);
-            let values: Vec<Option<Vec<u8>>> =
-                self.run(mget, Target::Keys, Idempotent::Yes).await?;
+            let values: Vec<Option<Vec<u8>>> = self
+                .run(mget, Target::Keys, Effect::None, Idempotent::Yes)
+                .await?;
             // A value is missing when its key expired between SCAN and MGET.
             for (key, json) in chunk.iter().zip(values).filter_map(|(k, v)| Some((k, v?))) {
                 let sid = key
@@ -70,7 +77,9 @@ impl RedisStore {
         for chunk in self.keys().await?.chunks(self.settings.scan_count) {
             let mut del = redis::cmd("DEL");
             del.arg(chunk);
-            self.run::<i64>(del, Target::Keys, Idempotent::Yes).await?;
+            // Our own deletions are not pushed back to us (NOLOOP): the cache goes.
+            self.run::<i64>(del, Target::Keys, Effect::Flush, Idempotent::Yes)
+                .await?;
         }
         Ok(())
     }

@@ -8,18 +8,27 @@
 //! caller in line (a wake-up) and stops reading, so a lone request costs one write and
 //! one read. A caller that gave up (its timeout, a dropped request) stays in line as
 //! *abandoned*: its reply is still read, then thrown away, so the stream never slips.
+//!
+//! With the client cache on (see `cache.rs`), the reader also keeps the cache: a
+//! request's effect is applied when its last reply is parsed (abandoned or not), and a
+//! push is routed to the cache, never to a caller. A caller about to serve a load from
+//! the cache first reads whatever the socket already holds ([`Wire::receive_now`]).
 
 use std::collections::VecDeque;
 use std::future::Future;
-use std::io;
+use std::io::{self, Read};
 use std::pin::{pin, Pin};
+use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
+use std::time::Instant;
 
-use redis::{RedisResult, Value};
+use redis::{PushKind, RedisResult, Value};
 use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
 use tokio::net::TcpStream;
 
+use super::cache::{Cache, Effect, Hit, Pending};
 use super::parser::Parser;
+use crate::record::SessionRecord;
 
 /// The read buffer's size when a connection opens, and after a large reply is done.
 const BUFFER: usize = 16 * 1024;
@@ -38,6 +47,13 @@ struct Waiting {
     replies: usize,
     waker: Option<Waker>,
     abandoned: bool,
+    /// What its replies do to the cache (only while the connection caches).
+    effect: Option<Pending>,
+    /// Sent after a `PING`, whose reply is not its caller's.
+    fenced: bool,
+    /// An invalidation of the key it fills came between its replies: what it read may
+    /// be stale already, so it evicts instead of filling.
+    poisoned: bool,
 }
 
 /// An open connection and its queues.
@@ -56,6 +72,9 @@ pub(super) struct Wire {
     waiting: VecDeque<Waiting>,
     /// The replies read so far for the first waiting request.
     replies: Vec<Value>,
+    /// The sessions cached while Redis tracks keys for this connection; `None` when the
+    /// cache is off (or the server refused tracking).
+    cache: Option<Cache>,
 }
 
 impl Wire {
@@ -71,7 +90,19 @@ impl Wire {
             parser: Parser::default(),
             waiting: VecDeque::new(),
             replies: Vec::new(),
+            cache: None,
         }
+    }
+
+    /// Keeps a cache of at most `entries` sessions from now on: Redis tracks the keys
+    /// this connection reads.
+    pub(super) fn cache(&mut self, entries: usize) {
+        self.cache = Some(Cache::new(entries));
+    }
+
+    /// Whether this connection caches.
+    pub(super) fn caching(&self) -> bool {
+        self.cache.is_some()
     }
 
     /// False when Redis closed an idle connection (a restart, `CLIENT KILL`, an idle
@@ -90,12 +121,34 @@ impl Wire {
         }
     }
 
-    /// Queues a request of `replies` replies, encoded by `encode`. When it is not the
-    /// driver's own, the driver is woken to write it (with whatever else is queued by
-    /// then: one write for the whole batch).
-    pub(super) fn push(&mut self, ticket: u64, encode: impl FnOnce(&mut Vec<u8>), replies: usize) {
+    /// Queues a request of `replies` replies, encoded by `encode`, and applies its
+    /// effect on the cache as far as sending goes (a write evicts its key now, and is
+    /// followed by `GET` and `PTTL` of it). When it is not the driver's own, the driver
+    /// is woken to write it (with whatever else is queued by then: one write for the
+    /// whole batch).
+    pub(super) fn push(
+        &mut self,
+        ticket: u64,
+        encode: impl FnOnce(&mut Vec<u8>),
+        replies: usize,
+        effect: Effect<'_>,
+    ) {
         let idle_out = self.written == self.out.len();
+        let effect = self.sent(effect);
+        // Before a write, so that Redis writes the invalidations it causes before it
+        // writes our reply (see `lean.rs`).
+        let fenced = effect
+            .as_ref()
+            .is_some_and(|e| !matches!(e, Pending::Load(_)));
+        if fenced {
+            self.out.extend_from_slice(PING);
+        }
         encode(&mut self.out);
+        let mut replies = replies + usize::from(fenced);
+        if let Some(Pending::Reload(key)) = &effect {
+            encode_load(&mut self.out, key);
+            replies += 2;
+        }
         if idle_out {
             if let Some(driver) = self.driver() {
                 wake(&self.waiting[driver].waker);
@@ -106,7 +159,79 @@ impl Wire {
             replies,
             waker: None,
             abandoned: false,
+            effect,
+            fenced,
+            poisoned: false,
         });
+    }
+
+    /// What a request being sent does to the cache now, and what it leaves for its
+    /// replies.
+    fn sent(&mut self, effect: Effect<'_>) -> Option<Pending> {
+        let cache = self.cache.as_mut()?;
+        match effect {
+            Effect::None => None,
+            Effect::Load(key) => {
+                cache.evict(key);
+                Some(Pending::Load(key.into()))
+            }
+            Effect::Write(key) => {
+                cache.evict(key);
+                Some(Pending::Reload(key.into()))
+            }
+            Effect::Delete(key) => {
+                cache.evict(key);
+                Some(Pending::Evict(key.into()))
+            }
+            Effect::Flush => {
+                cache.flush();
+                Some(Pending::Flush)
+            }
+        }
+    }
+
+    /// The cached session under `key`, after everything already received was read and
+    /// applied; `None` when not cached, when the connection does not cache, or while
+    /// requests are in flight (an invalidation may then be queued behind their replies,
+    /// which Redis may write after it answered the writer: see `lean.rs`).
+    pub(super) fn cached(&mut self, key: &[u8]) -> Option<Hit> {
+        if !self.waiting.is_empty() {
+            return None;
+        }
+        self.cache.as_mut()?.get(key, Instant::now())
+    }
+
+    /// Keeps `record` as the parsed form of `key`'s entry, if it still holds `value`.
+    pub(super) fn remember(&mut self, key: &[u8], value: &[u8], record: &Arc<SessionRecord>) {
+        if let Some(cache) = self.cache.as_mut() {
+            cache.remember(key, value, record);
+        }
+    }
+
+    /// Reads and applies whatever the socket holds now, without waiting: a real
+    /// `recv` (the runtime's readiness only knows what its reactor has seen, which may
+    /// be behind what the kernel has). Replies it finishes go to `done` and their
+    /// callers are woken; whether any did (the driver may have changed).
+    ///
+    /// # Errors
+    /// An I/O or protocol failure, or Redis closed the connection.
+    pub(super) fn receive_now(&mut self, done: &mut Vec<Done>) -> io::Result<bool> {
+        let before = done.len();
+        loop {
+            self.make_room();
+            let socket = socket2::SockRef::from(&self.stream);
+            match (&*socket).read(&mut self.input[self.end..]) {
+                Ok(0) => return Err(closed_by_redis()),
+                Ok(read) => {
+                    self.end += read;
+                    self.deliver(done, 0)?;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(done.len() > before)
     }
 
     /// Where `ticket` is in the line, if it is still waiting.
@@ -239,8 +364,13 @@ impl Wire {
         Ok(own_done)
     }
 
-    /// Adds one reply to the first waiting request; whether that finished `own`.
+    /// Adds one reply to the first waiting request (applying its effect on the cache
+    /// when it is the last), or routes a push to the cache; whether that finished `own`.
     fn finish(&mut self, reply: Value, done: &mut Vec<Done>, own: u64) -> io::Result<bool> {
+        if let Value::Push { kind, data } = reply {
+            self.pushed(&kind, data);
+            return Ok(false);
+        }
         let Some(first) = self.waiting.front() else {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
@@ -251,10 +381,16 @@ impl Wire {
         if self.replies.len() < first.replies {
             return Ok(false);
         }
-        let replies = std::mem::take(&mut self.replies);
+        let mut replies = std::mem::take(&mut self.replies);
         let Some(first) = self.waiting.pop_front() else {
             return Ok(false);
         };
+        if let Some(effect) = &first.effect {
+            self.settle(effect, first.poisoned, &mut replies);
+        }
+        if first.fenced && !replies.is_empty() {
+            replies.remove(0);
+        }
         if first.abandoned {
             return Ok(false);
         }
@@ -264,6 +400,70 @@ impl Wire {
         }
         wake(&first.waker);
         Ok(false)
+    }
+
+    /// Applies a finished request's effect on the cache. A write's trailing `GET` and
+    /// `PTTL` replies are taken off: its caller gets its own replies only.
+    fn settle(&mut self, effect: &Pending, poisoned: bool, replies: &mut Vec<Value>) {
+        let Some(cache) = self.cache.as_mut() else {
+            return;
+        };
+        match effect {
+            Pending::Load(key) | Pending::Reload(key) => {
+                let trailing = replies.len().saturating_sub(2);
+                let mut load = match effect {
+                    Pending::Reload(_) => replies.split_off(trailing),
+                    _ => replies[trailing..].to_vec(),
+                };
+                let (pttl, get) = (load.pop(), load.pop());
+                match (get, pttl) {
+                    (Some(get), Some(pttl)) if !poisoned => {
+                        cache.fill(key, get, &pttl, Instant::now());
+                    }
+                    _ => cache.evict(key),
+                }
+            }
+            Pending::Evict(key) => cache.evict(key),
+            Pending::Flush => cache.flush(),
+        }
+    }
+
+    /// A push: an `invalidate` evicts its keys (a null list, after `FLUSHDB` or when
+    /// Redis's tracking table overflows, flushes everything). A request half answered
+    /// (its `GET` in, its `PTTL` not) whose key goes is poisoned: its `GET` read the
+    /// value before the change.
+    fn pushed(&mut self, kind: &PushKind, data: Vec<Value>) {
+        let Some(cache) = self.cache.as_mut() else {
+            return;
+        };
+        if *kind != PushKind::Invalidate {
+            return;
+        }
+        let keys = match data.into_iter().next() {
+            Some(Value::Array(keys)) => Some(keys),
+            // Null (everything), or a shape we do not know: everything, to be safe.
+            _ => None,
+        };
+        let half_answered = match self.waiting.front_mut() {
+            Some(first) if !self.replies.is_empty() => Some(first),
+            _ => None,
+        };
+        if let Some(first) = half_answered {
+            let fills = first.effect.as_ref().and_then(Pending::fills);
+            first.poisoned |= fills.is_some_and(|key| {
+                keys.as_ref().is_none_or(|keys| {
+                    keys.iter()
+                        .any(|k| matches!(k, Value::BulkString(k) if k.as_slice() == key))
+                })
+            });
+        }
+        match keys {
+            None => cache.flush(),
+            Some(keys) => keys.iter().for_each(|k| match k {
+                Value::BulkString(k) => cache.evict(k),
+                _ => cache.flush(),
+            }),
+        }
     }
 
     /// Makes at least [`MIN_READ`] bytes of room after the unparsed input: moves the
@@ -292,6 +492,38 @@ impl Wire {
     }
 }
 
+/// Sent before a write on a tracking connection (see `lean.rs`).
+const PING: &[u8] = b"*1\r\n$4\r\nPING\r\n";
+
+/// `GET key` and `PTTL key`, as redis-rs would encode them.
+fn encode_load(out: &mut Vec<u8>, key: &[u8]) {
+    for command in [&b"GET"[..], b"PTTL"] {
+        out.extend_from_slice(b"*2\r\n");
+        for arg in [command, key] {
+            out.push(b'$');
+            decimal(out, arg.len());
+            out.extend_from_slice(b"\r\n");
+            out.extend_from_slice(arg);
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+}
+
+/// `n` in decimal, without allocating.
+fn decimal(out: &mut Vec<u8>, mut n: usize) {
+    let mut digits = [0_u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
+}
+
 fn wake(waker: &Option<Waker>) {
     if let Some(waker) = waker {
         waker.wake_by_ref();
@@ -304,4 +536,161 @@ pub(super) fn closed_by_redis() -> io::Error {
         io::ErrorKind::UnexpectedEof,
         "redis closed the connection before replying",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    /// A caching wire on one end of a loopback connection, and the other end, where the
+    /// test plays Redis.
+    async fn pair() -> (Wire, std::net::TcpStream) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binds");
+        let addr = listener.local_addr().expect("an address");
+        let stream = TcpStream::connect(addr).await.expect("connects");
+        let (redis, _) = listener.accept().expect("accepts");
+        let mut wire = Wire::new(stream);
+        wire.cache(10);
+        (wire, redis)
+    }
+
+    /// Sends `bytes` as Redis, waits until they all reached `wire`'s socket, and lets
+    /// `wire` read them without waiting.
+    fn answer(wire: &mut Wire, redis: &mut std::net::TcpStream, bytes: &[u8]) -> Vec<Done> {
+        redis.write_all(bytes).expect("writes");
+        let deadline = Instant::now() + std::time::Duration::from_secs(5);
+        let mut room = [std::mem::MaybeUninit::<u8>::uninit(); 1024];
+        while socket2::SockRef::from(&wire.stream)
+            .peek(&mut room)
+            .expect("peeks")
+            < bytes.len()
+        {
+            assert!(Instant::now() < deadline, "the bytes arrive");
+            std::thread::yield_now();
+        }
+        let mut done = Vec::new();
+        wire.receive_now(&mut done).expect("reads");
+        assert_eq!(wire.start, wire.end, "everything was read and parsed");
+        done
+    }
+
+    fn hit(wire: &mut Wire, key: &[u8]) -> Option<Vec<u8>> {
+        wire.cached(key).map(|h| h.value.into_vec())
+    }
+
+    const LOAD: &[u8] = b"$2\r\n{}\r\n:60000\r\n";
+
+    #[tokio::test]
+    async fn a_load_fills_a_push_evicts_and_a_null_push_flushes() {
+        let (mut wire, mut redis) = pair().await;
+        wire.push(1, |_| {}, 2, Effect::Load(b"k"));
+        let done = answer(&mut wire, &mut redis, LOAD);
+        assert_eq!(done.len(), 1);
+        assert_eq!(hit(&mut wire, b"k"), Some(b"{}".to_vec()));
+        answer(
+            &mut wire,
+            &mut redis,
+            b">2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\nk\r\n",
+        );
+        assert_eq!(hit(&mut wire, b"k"), None, "evicted");
+        wire.push(2, |_| {}, 2, Effect::Load(b"k"));
+        answer(&mut wire, &mut redis, LOAD);
+        assert!(hit(&mut wire, b"k").is_some());
+        answer(&mut wire, &mut redis, b">2\r\n$10\r\ninvalidate\r\n_\r\n");
+        assert_eq!(hit(&mut wire, b"k"), None, "flushed");
+    }
+
+    #[tokio::test]
+    async fn an_invalidation_between_a_loads_replies_poisons_it() {
+        let (mut wire, mut redis) = pair().await;
+        wire.push(1, |_| {}, 2, Effect::Load(b"k"));
+        let half = answer(&mut wire, &mut redis, b"$2\r\n{}\r\n");
+        assert!(half.is_empty());
+        answer(
+            &mut wire,
+            &mut redis,
+            b">2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\nk\r\n",
+        );
+        let done = answer(&mut wire, &mut redis, b":60000\r\n");
+        assert_eq!(done.len(), 1, "the caller still gets its replies");
+        assert_eq!(hit(&mut wire, b"k"), None, "but nothing is cached");
+    }
+
+    #[tokio::test]
+    async fn a_write_is_fenced_and_reloaded_and_its_caller_gets_its_own_reply() {
+        let (mut wire, mut redis) = pair().await;
+        wire.push(
+            1,
+            |out| out.extend_from_slice(b"SET"),
+            1,
+            Effect::Write(b"k"),
+        );
+        assert!(wire.out.starts_with(PING), "PING goes first");
+        assert!(wire.out.ends_with(b"$4\r\nPTTL\r\n$1\r\nk\r\n"));
+        // A request in flight: no hits meanwhile.
+        let done = answer(
+            &mut wire,
+            &mut redis,
+            b"+PONG\r\n+OK\r\n$2\r\n{}\r\n:60000\r\n",
+        );
+        let [(ticket, replies)] = <[Done; 1]>::try_from(done).expect("one");
+        assert_eq!((ticket, replies.expect("replies")), (1, vec![Value::Okay]));
+        assert_eq!(hit(&mut wire, b"k"), Some(b"{}".to_vec()), "reloaded");
+        wire.push(
+            2,
+            |out| out.extend_from_slice(b"DEL"),
+            1,
+            Effect::Delete(b"k"),
+        );
+        assert_eq!(hit(&mut wire, b"k"), None, "evicted when sent");
+        let done = answer(&mut wire, &mut redis, b"+PONG\r\n:1\r\n");
+        assert_eq!(done[0].1.as_ref().expect("replies"), &vec![Value::Int(1)]);
+    }
+
+    #[test]
+    fn a_load_is_encoded_as_redis_rs_encodes_it() {
+        let mut ours = Vec::new();
+        encode_load(&mut ours, b"sess:0123456789");
+        let mut theirs = redis::cmd("GET")
+            .arg("sess:0123456789")
+            .get_packed_command();
+        theirs.extend(
+            redis::cmd("PTTL")
+                .arg("sess:0123456789")
+                .get_packed_command(),
+        );
+        assert_eq!(ours, theirs);
+        for n in [0, 7, 10, 99, 100, 12345, usize::MAX] {
+            let mut out = Vec::new();
+            decimal(&mut out, n);
+            assert_eq!(out, n.to_string().into_bytes());
+        }
+    }
+
+    #[tokio::test]
+    async fn no_hit_is_served_while_a_request_is_in_flight() {
+        let (mut wire, mut redis) = pair().await;
+        wire.push(1, |_| {}, 2, Effect::Load(b"k"));
+        answer(&mut wire, &mut redis, LOAD);
+        wire.push(2, |_| {}, 1, Effect::None);
+        assert_eq!(hit(&mut wire, b"k"), None, "in flight");
+        answer(&mut wire, &mut redis, b"+PONG\r\n");
+        assert!(hit(&mut wire, b"k").is_some(), "idle again");
+    }
+
+    #[tokio::test]
+    async fn a_closed_connection_is_an_error_for_a_reader_that_does_not_wait() {
+        let (mut wire, redis) = pair().await;
+        drop(redis);
+        let mut done = Vec::new();
+        let deadline = Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            match wire.receive_now(&mut done) {
+                Err(e) => break assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof),
+                Ok(_) => assert!(Instant::now() < deadline, "the close is seen"),
+            }
+        }
+    }
 }
