@@ -9,10 +9,8 @@ mod common;
 mod redis_support;
 
 use std::collections::HashMap;
-use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use actix_express_session::store::{SaveOutcome, SessionStore, StoreError};
 use actix_express_session::{RedisStore, SessionMiddleware, SessionRecord};
@@ -20,7 +18,7 @@ use common::conformance::record;
 use common::{app, body, get, pair, set_cookie, SECRET};
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncCommands, Cmd, Value};
-use redis_support::{env, raw, redis_url, unique_prefix, OwnRedis};
+use redis_support::{raw, redis_url, unique_prefix, OwnRedis};
 use serde_json::json;
 
 const HOUR: Option<i64> = Some(3_600_000);
@@ -425,50 +423,15 @@ async fn connections_that_cannot_cache_are_refused_at_connect() {
 }
 
 /// A redis-server of this test's own, started with `args`.
-struct Custom {
-    port: u16,
-    child: Child,
-}
+struct Custom(OwnRedis);
 
 impl Custom {
     fn start(args: &[&str]) -> Self {
-        let port = common::free_port();
-        let dir = format!("{}/cache-{port}", env("REDIS_DIR"));
-        std::fs::create_dir_all(&dir).expect("a directory for the server");
-        let child = Command::new(env("REDIS_SERVER_BIN"))
-            .args([
-                "--bind",
-                "127.0.0.1",
-                "--port",
-                &port.to_string(),
-                "--dir",
-                &dir,
-            ])
-            .args(["--save", "", "--appendonly", "no"])
-            .args(args)
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("starts redis-server");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "redis-server did not listen on {port}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Custom { port, child }
+        Custom(OwnRedis::start_with(args))
     }
 
     fn url(&self, login: &str) -> String {
-        format!("redis://{login}127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for Custom {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        format!("redis://{login}127.0.0.1:{}", self.0.port)
     }
 }
 

@@ -8,7 +8,6 @@ mod redis_support;
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,7 +17,7 @@ use actix_express_session::{RedisStore, SessionRecord};
 use common::conformance::record;
 use futures_util::future::join_all;
 use redis::AsyncCommands;
-use redis_support::{assert_redis_error, env, raw, redis_url, unique_prefix, OwnRedis};
+use redis_support::{assert_redis_error, raw, redis_url, unique_prefix, OwnRedis};
 use serde_json::json;
 
 const HOUR: Option<i64> = Some(3_600_000);
@@ -446,52 +445,20 @@ fn port_of(url: &str) -> u16 {
 
 /// A redis-server of this test's own that requires a password (`s3cret`) and knows a
 /// user `alice` (password `wonderland`).
-struct GuardedRedis {
-    port: u16,
-    child: Child,
-}
+struct GuardedRedis;
 
 impl GuardedRedis {
-    fn start() -> Self {
-        let port = common::free_port();
-        let dir = format!("{}/guarded-{port}", env("REDIS_DIR"));
-        std::fs::create_dir_all(&dir).expect("a directory for the server");
-        let child = Command::new(env("REDIS_SERVER_BIN"))
-            .args([
-                "--bind",
-                "127.0.0.1",
-                "--port",
-                &port.to_string(),
-                "--dir",
-                &dir,
-            ])
-            .args([
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--requirepass",
-                "s3cret",
-            ])
-            .args(["--user", "alice", "on", ">wonderland", "~*", "&*", "+@all"])
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("starts redis-server");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "redis-server did not listen on {port}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        GuardedRedis { port, child }
-    }
-}
-
-impl Drop for GuardedRedis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    fn start() -> OwnRedis {
+        OwnRedis::start_with(&[
+            "--requirepass",
+            "s3cret",
+            "--user",
+            "alice",
+            "on",
+            ">wonderland",
+            "~*",
+            "&*",
+            "+@all",
+        ])
     }
 }

@@ -81,17 +81,25 @@ pub fn assert_redis_error(e: &StoreError) {
 pub struct OwnRedis {
     pub port: u16,
     dir: String,
+    /// Extra `redis-server` arguments (a password, users, renamed commands).
+    args: Vec<String>,
     child: Option<Child>,
 }
 
 impl OwnRedis {
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// A server started with `args` besides the defaults.
+    pub fn start_with(args: &[&str]) -> Self {
         let port = crate::common::free_port();
         let dir = format!("{}/own-{port}", env("REDIS_DIR"));
         std::fs::create_dir_all(&dir).expect("a directory for the server");
         let mut server = OwnRedis {
             port,
             dir,
+            args: args.iter().map(|a| a.to_string()).collect(),
             child: None,
         };
         server.restart();
@@ -114,6 +122,7 @@ impl OwnRedis {
                 &self.dir,
             ])
             .args(["--save", "", "--appendonly", "no"])
+            .args(&self.args)
             .stdout(Stdio::null())
             .spawn()
             .expect("starts redis-server");
