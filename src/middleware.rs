@@ -97,7 +97,8 @@ where
                 cookie,
             });
             if ctx.config.load == Load::Eager {
-                if let Err(e) = ensure_loaded(&slot, req.request()).await {
+                // Boxed: the rare path's future stays out of every request's.
+                if let Err(e) = Box::pin(ensure_loaded(&slot, req.request())).await {
                     return Ok(failure(&ctx.config, req.into_parts().0, &e));
                 }
             }
@@ -133,14 +134,17 @@ async fn finish<B>(slot: &Slot, res: ServiceResponse<B>) -> ServiceResponse<Eith
     if let Some(replacement) = store_failure(config, &res) {
         return ServiceResponse::new(res.into_parts().0, replacement).map_into_right_body();
     }
-    let outcome = match slot.state.borrow_mut().as_mut() {
+    let mut outcome = match slot.state.borrow_mut().as_mut() {
         Some(st) => plan(config, st),
         None => return res.map_into_left_body(),
     };
-    let outcome = match store(slot, outcome, res.request()).await {
-        Ok(outcome) => outcome,
-        Err(e) => return failure(config, res.into_parts().0, &e),
-    };
+    if outcome.destroy || outcome.save || outcome.touch {
+        // Boxed: a request that only reads keeps the store call's large future out
+        // of its own.
+        if let Err(e) = Box::pin(store(slot, &mut outcome, res.request())).await {
+            return failure(config, res.into_parts().0, &e);
+        }
+    }
     let header = match slot.state.borrow().as_ref() {
         Some(st) => cookie_header(config, st, outcome),
         None => None,
@@ -234,18 +238,14 @@ fn touch_due(config: &Config, st: &State, now: i64) -> bool {
 /// Runs the store operation the outcome calls for. A save that finds the session
 /// destroyed meanwhile writes nothing and sends no cookie; one that finds it moved to a
 /// new ID (reissued) saves there and sends that cookie.
-async fn store(
-    slot: &Slot,
-    mut outcome: Outcome,
-    req: &HttpRequest,
-) -> Result<Outcome, SessionError> {
+async fn store(slot: &Slot, outcome: &mut Outcome, req: &HttpRequest) -> Result<(), SessionError> {
     let store = &slot.ctx.store;
     if outcome.destroy {
         persist::destroy(slot, req).await?;
     } else if outcome.save {
         match persist::save(slot, req).await? {
             Written::Saved => {}
-            Written::Moved => outcome = resend(slot, outcome),
+            Written::Moved => resend(slot, outcome),
             Written::Gone => {
                 // No cookie either way: re-sending would bring the dead ID back to the
                 // browser, and clearing could drop the cookie of the session that
@@ -254,22 +254,22 @@ async fn store(
                     "not saving the session: it was destroyed or expired since this request \
                      loaded it (an overlapping logout or regenerate)"
                 );
-                outcome = Outcome::default();
+                *outcome = Outcome::default();
             }
         }
     } else if outcome.touch {
         let (id, record) = match slot.state.borrow().as_ref() {
             Some(st) => (st.id.clone(), Arc::clone(&st.record)),
-            None => return Ok(outcome),
+            None => return Ok(()),
         };
         store.touch(&id, &record).await?;
     }
-    Ok(outcome)
+    Ok(())
 }
 
 /// The save met the session's tombstone (an overlapping request reissued it) and
 /// landed under the new ID: the rules decide again whether its cookie can be sent.
-fn resend(slot: &Slot, mut outcome: Outcome) -> Outcome {
+fn resend(slot: &Slot, outcome: &mut Outcome) {
     if let Some(st) = slot.state.borrow().as_ref() {
         let again = decide(slot.ctx.config.rules, st.facts());
         outcome.set_cookie = again.set_cookie;
@@ -278,7 +278,6 @@ fn resend(slot: &Slot, mut outcome: Outcome) -> Outcome {
             tracing::warn!("a Secure session cookie was not sent over a plain-HTTP connection");
         }
     }
-    outcome
 }
 
 fn cookie_header(config: &Config, st: &State, outcome: Outcome) -> Option<HeaderValue> {

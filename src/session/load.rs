@@ -88,7 +88,8 @@ async fn load(
                 && policy.due(&found.loaded.record, now_ms())
                 && (secure_connection || !found.loaded.record.cookie.secure()) =>
         {
-            reissue(ctx, req, policy, &id, found.loaded).await?
+            // Boxed: every load's future would otherwise carry this rare path's.
+            Box::pin(reissue(ctx, req, policy, &id, found.loaded)).await?
         }
         _ => Some(found),
     };

@@ -61,7 +61,7 @@ async fn load_live(ctx: &Context, id: &str) -> Result<Option<Loaded>, SessionErr
     };
     if ctx.config.is_expired(&loaded.record, now_ms()) {
         tracing::debug!("the store returned an expired session; destroying it");
-        ctx.store.destroy(id).await?;
+        Box::pin(ctx.store.destroy(id)).await?;
         return Ok(None);
     }
     Ok(Some(loaded))
@@ -81,7 +81,8 @@ pub(crate) async fn follow(ctx: &Context, loaded: Loaded) -> Result<Option<Found
         return Ok(None);
     };
     let to = to.to_owned();
-    match load_live(ctx, &to).await? {
+    // Boxed: the common case (no tombstone) keeps a second load's future out of its own.
+    match Box::pin(load_live(ctx, &to)).await? {
         Some(target) if !target.record.is_tombstone() => Ok(Some(Found {
             loaded: target,
             moved_to: Some(to),

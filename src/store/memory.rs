@@ -1,6 +1,7 @@
 //! [`MemoryStore`]: the embedded store for one process and for development.
 
 use std::collections::HashMap;
+use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, Weak};
 use std::time::Duration;
@@ -10,6 +11,9 @@ use futures_util::future::{ready, FutureExt};
 use super::{Loaded, SaveOutcome, SessionStore, StoreError, StoreFuture, Version};
 use crate::encoding::{ms_system_time, now_ms};
 use crate::record::SessionRecord;
+use key_hash::KeyHash;
+
+mod key_hash;
 
 const DAY: Duration = Duration::from_secs(86_400);
 /// The default [`MemoryStoreBuilder::max_sessions`].
@@ -50,7 +54,7 @@ impl Entry {
     }
 }
 
-type Map = HashMap<Box<str>, Entry>;
+type Map = HashMap<Box<str>, Entry, KeyHash>;
 
 /// One lock's share of the sessions, holding at most `cap` entries.
 struct Shard {
@@ -60,6 +64,8 @@ struct Shard {
 
 struct Inner {
     shards: Box<[Shard]>,
+    /// Picks the shard, and hashes in each shard's map.
+    key_hash: KeyHash,
     default_ttl_ms: i64,
     sweep_interval: Option<Duration>,
     sweeping: AtomicBool,
@@ -179,12 +185,14 @@ impl MemoryStoreBuilder {
     pub fn build(self) -> MemoryStore {
         let max = self.max_sessions;
         let n = (max / MIN_PER_SHARD).clamp(1, MAX_SHARDS);
+        let key_hash = KeyHash::random();
         let shard = |i: usize| Shard {
-            map: RwLock::new(HashMap::new()),
+            map: RwLock::new(HashMap::with_hasher(key_hash)),
             cap: max / n + usize::from(i < max % n),
         };
         let inner = Inner {
             shards: (0..n).map(shard).collect(),
+            key_hash,
             default_ttl_ms: i64::try_from(self.default_ttl.as_millis()).unwrap_or(i64::MAX),
             sweep_interval: self.sweep_interval,
             sweeping: AtomicBool::new(false),
@@ -224,14 +232,11 @@ impl MemoryStore {
         self.inner.evict_expired(now_ms());
     }
 
-    /// The shard for `sid`, picked with FNV-1a: cheap, and it needs no resistance to
-    /// crafted IDs (the worst case is one busy shard; each shard's map hashes with
-    /// SipHash).
+    /// The shard for `sid`, by the high half of its hash (each shard's map uses the low
+    /// bits).
     fn shard(&self, sid: &str) -> &Shard {
-        let fnv = sid.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-        });
-        &self.inner.shards[(fnv % self.inner.shards.len() as u64) as usize]
+        let high = self.inner.key_hash.hash_one(sid) >> 32;
+        &self.inner.shards[(high % self.inner.shards.len() as u64) as usize]
     }
 
     fn expiry_of(&self, rec: &SessionRecord, now: i64) -> i64 {

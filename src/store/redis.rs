@@ -145,7 +145,11 @@ impl RedisStore {
     }
 
     fn key(&self, sid: &str) -> String {
-        format!("{}{sid}", self.settings.prefix)
+        let prefix = &self.settings.prefix;
+        let mut key = String::with_capacity(prefix.len() + sid.len());
+        key.push_str(prefix);
+        key.push_str(sid);
+        key
     }
 
     /// connect-redis's TTL: whole seconds until the cookie expires, rounded up (0 once

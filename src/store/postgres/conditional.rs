@@ -7,9 +7,10 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sqlx::postgres::PgConnection;
+use sqlx::Arguments;
 
 use super::local::Lent;
-use super::sql::{ceil_s, parse};
+use super::sql::{ceil_s, or_lend, parse};
 use super::Inner;
 use crate::encoding::now_ms;
 use crate::record::SessionRecord;
@@ -30,8 +31,8 @@ pub(super) type Row = (String, f64);
 impl Inner {
     /// The live row.
     pub(super) async fn load(&self, mut c: PgConnection, sid: &str) -> Lent<Option<Row>> {
-        let q = sqlx::query_as::<_, Row>(self.sql.load.clone());
-        let q = q.bind(&self.time_zone).bind(ceil_s(now_ms())).bind(sid);
+        let args = or_lend!(c, self.args(3, ceil_s(now_ms()), |a| a.add(sid)));
+        let q = sqlx::query_as_with::<_, Row, _>(self.sql.load.clone(), args);
         let row = q.fetch_optional(&mut c).await;
         (c, row)
     }
@@ -60,11 +61,17 @@ impl Inner {
         json: &str,
     ) -> Lent<bool> {
         let now = now_ms();
-        let q = sqlx::query(self.sql.create.clone())
-            .bind(&self.time_zone)
-            .bind(ceil_s(now));
-        let q = q.bind(self.expire_s(rec, now)).bind(json).bind(sid);
-        let written = q.execute(&mut c).await;
+        let args = or_lend!(
+            c,
+            self.args(5, ceil_s(now), |a| {
+                a.add(self.expire_s(rec, now))?;
+                a.add(json)?;
+                a.add(sid)
+            })
+        );
+        let written = sqlx::query_with(self.sql.create.clone(), args)
+            .execute(&mut c)
+            .await;
         (c, written.map(|w| w.rows_affected() == 1))
     }
 
@@ -82,11 +89,16 @@ impl Inner {
     ) -> Lent<Update> {
         if let Some(expected) = expected {
             let now = now_ms();
-            let q = sqlx::query(self.sql.save_if.clone())
-                .bind(&self.time_zone)
-                .bind(ceil_s(now));
-            let q = q.bind(self.expire_s(rec, now)).bind(json);
-            let q = q.bind(sid).bind(expected);
+            let args = or_lend!(
+                c,
+                self.args(6, ceil_s(now), |a| {
+                    a.add(self.expire_s(rec, now))?;
+                    a.add(json)?;
+                    a.add(sid)?;
+                    a.add(expected)
+                })
+            );
+            let q = sqlx::query_with(self.sql.save_if.clone(), args);
             match q.execute(&mut c).await {
                 Ok(w) if w.rows_affected() == 1 => return (c, Ok(Update::Written)),
                 Ok(_) => {}

@@ -4,14 +4,26 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use sqlx::postgres::PgConnection;
-use sqlx::{AssertSqlSafe, SqlSafeStr, SqlStr};
+use sqlx::error::BoxDynError;
+use sqlx::postgres::{PgArguments, PgConnection};
+use sqlx::{Arguments, AssertSqlSafe, SqlSafeStr, SqlStr};
 
 use super::local::Lent;
 use super::Inner;
 use crate::encoding::now_ms;
 use crate::record::SessionRecord;
 use crate::store::StoreError;
+
+/// The value of a `Result`, or else the connection back to its set with the error.
+macro_rules! or_lend {
+    ($c:ident, $result:expr) => {
+        match $result {
+            Ok(value) => value,
+            Err(e) => return ($c, Err(e)),
+        }
+    };
+}
+pub(super) use or_lend;
 
 /// Expired rows deleted per statement, so that pruning never holds long locks.
 pub(super) const PRUNE_BATCH: u64 = 1000;
@@ -112,6 +124,24 @@ pub(super) fn parse(json: &str) -> Result<SessionRecord, StoreError> {
 }
 
 impl Inner {
+    /// The arguments of a statement with `n` parameters, room reserved up front: `$1` the
+    /// time zone and `$2` a time in seconds (now, or an expiry), as every statement here
+    /// begins, then those `rest` adds.
+    pub(super) fn args(
+        &self,
+        n: usize,
+        seconds: f64,
+        rest: impl FnOnce(&mut PgArguments) -> Result<(), BoxDynError>,
+    ) -> Result<PgArguments, sqlx::Error> {
+        let mut args = PgArguments::default();
+        args.reserve(n, 64);
+        args.add(self.time_zone.as_str())
+            .and_then(|()| args.add(seconds))
+            .and_then(|()| rest(&mut args))
+            .map_err(sqlx::Error::Encode)?;
+        Ok(args)
+    }
+
     /// The `expire` of a record: its cookie's expiry, or now plus the default TTL.
     pub(super) fn expire_s(&self, rec: &SessionRecord, now: i64) -> f64 {
         let expires = rec.cookie.expires_unix_ms();
@@ -138,8 +168,8 @@ impl Inner {
 
     /// The live row's `sess` text.
     pub(super) async fn get(&self, mut c: PgConnection, sid: &str) -> Lent<Option<String>> {
-        let q = sqlx::query_scalar::<_, String>(self.sql.get.clone()).bind(&self.time_zone);
-        let q = q.bind(ceil_s(now_ms())).bind(sid);
+        let args = or_lend!(c, self.args(3, ceil_s(now_ms()), |a| a.add(sid)));
+        let q = sqlx::query_scalar_with::<_, String, _>(self.sql.get.clone(), args);
         let found = q.fetch_optional(&mut c).await;
         (c, found)
     }
@@ -150,12 +180,19 @@ impl Inner {
         sid: &str,
         rec: &SessionRecord,
     ) -> Lent<()> {
-        let q = sqlx::query(self.sql.set.clone()).bind(&self.time_zone);
-        let q = q
-            .bind(self.expire_s(rec, now_ms()))
-            .bind(rec.to_json())
-            .bind(sid);
-        let done = q.execute(&mut c).await.map(drop);
+        let expire = self.expire_s(rec, now_ms());
+        let json = rec.to_json();
+        let args = or_lend!(
+            c,
+            self.args(4, expire, |a| {
+                a.add(&json)?;
+                a.add(sid)
+            })
+        );
+        let done = sqlx::query_with(self.sql.set.clone(), args)
+            .execute(&mut c)
+            .await;
+        let done = done.map(drop);
         (c, done)
     }
 
@@ -168,11 +205,17 @@ impl Inner {
         rec: &SessionRecord,
     ) -> Lent<()> {
         let now = now_ms();
-        let q = sqlx::query(self.sql.touch.clone())
-            .bind(&self.time_zone)
-            .bind(ceil_s(now));
-        let q = q.bind(self.expire_s(rec, now)).bind(sid);
-        let done = q.execute(&mut c).await.map(drop);
+        let args = or_lend!(
+            c,
+            self.args(4, ceil_s(now), |a| {
+                a.add(self.expire_s(rec, now))?;
+                a.add(sid)
+            })
+        );
+        let done = sqlx::query_with(self.sql.touch.clone(), args)
+            .execute(&mut c)
+            .await;
+        let done = done.map(drop);
         (c, done)
     }
 

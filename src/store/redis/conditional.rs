@@ -10,7 +10,7 @@
 use std::sync::{Arc, LazyLock};
 use std::time::SystemTime;
 
-use redis::{Cmd, ErrorKind, ServerErrorKind, Value};
+use redis::{Cmd, ErrorKind, Pipeline, ServerErrorKind, Value};
 
 use super::conn::{unexpected, Idempotent, Target};
 use super::lean::{Effect, Hit};
@@ -62,8 +62,12 @@ impl RedisStore {
         if let Some(hit) = self.conn.cached(key.as_bytes()) {
             return self.loaded_from_cache(&key, hit).map(Some);
         }
-        let mut pipe = redis::pipe();
-        pipe.cmd("GET").arg(&key).cmd("PTTL").arg(&key);
+        let mut pipe = Pipeline::with_capacity(2);
+        for name in ["GET", "PTTL"] {
+            let mut cmd = Cmd::with_capacity(2, name.len() + key.len());
+            cmd.arg(name).arg(&key);
+            pipe.add_command(cmd);
+        }
         let timeout = self.settings.response_timeout;
         let effect = Effect::Load(key.as_bytes());
         let replies = self
