@@ -126,6 +126,7 @@ mod events;
 mod flash;
 mod gate;
 mod id;
+mod key_hash;
 mod middleware;
 mod named;
 mod observe;

@@ -10,10 +10,8 @@ use futures_util::future::{ready, FutureExt};
 
 use super::{Loaded, SaveOutcome, SessionStore, StoreError, StoreFuture, Version};
 use crate::encoding::{ms_system_time, now_ms};
+use crate::key_hash::KeyHash;
 use crate::record::SessionRecord;
-use key_hash::KeyHash;
-
-mod key_hash;
 
 const DAY: Duration = Duration::from_secs(86_400);
 /// The default [`MemoryStoreBuilder::max_sessions`].

@@ -78,6 +78,8 @@ use crate::record::SessionRecord;
 
 mod conditional;
 mod memory;
+#[cfg(any(feature = "redis", feature = "postgres"))]
+mod parsed;
 #[cfg(feature = "postgres")]
 mod postgres;
 // Named apart from the driver so that `store::redis` can re-export the driver itself.

@@ -3,17 +3,17 @@
 //! statement; only a `save_if` that wrote nothing reads again (on the same connection),
 //! to say why.
 
-use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sqlx::postgres::PgConnection;
 use sqlx::Arguments;
 
 use super::local::Lent;
-use super::sql::{ceil_s, or_lend, parse};
+use super::sql::{ceil_s, or_lend};
 use super::Inner;
 use crate::encoding::now_ms;
 use crate::record::SessionRecord;
+use crate::store::parsed;
 use crate::store::{Loaded, StoreError, Version};
 
 /// What a conditional `UPDATE` found.
@@ -42,10 +42,10 @@ impl Inner {
         let Some((json, expire_s)) = row else {
             return Ok(None);
         };
-        let record = parse(&json)?;
+        let record = parsed::parse(json.as_bytes()).map_err(StoreError::Serialization)?;
         let extended_at = extended_at(&record, expire_s, self.default_ttl_ms, now_ms());
         Ok(Some(Loaded {
-            record: Arc::new(record),
+            record,
             version: Version::from_bytes(json.into_bytes()),
             extended_at,
         }))

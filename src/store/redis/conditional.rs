@@ -17,6 +17,7 @@ use super::lean::{Effect, Hit};
 use super::RedisStore;
 use crate::encoding::{ms_system_time, now_ms};
 use crate::record::SessionRecord;
+use crate::store::parsed;
 use crate::store::{Loaded, SaveOutcome, StoreError, Version};
 
 /// Compare-and-set on one key. KEYS[1] the session's key; ARGV[1] the expected value,
@@ -109,10 +110,10 @@ impl RedisStore {
 
     /// A stored value and its PTTL as a [`Loaded`]; the bytes become the version as they are.
     fn loaded(&self, json: Vec<u8>, pttl_ms: i64) -> Result<Loaded, StoreError> {
-        let record = SessionRecord::from_json(&json).map_err(StoreError::Serialization)?;
+        let record = parsed::parse(&json).map_err(StoreError::Serialization)?;
         let extended_at = self.extended_at(&record, pttl_ms);
         Ok(Loaded {
-            record: Arc::new(record),
+            record,
             version: Version::from_bytes(json),
             extended_at,
         })

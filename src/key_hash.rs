@@ -1,23 +1,21 @@
-//! The memory store's hash of session IDs: one multiply per eight bytes under a random
-//! per-store seed, where std's SipHash costs about ten times as much per lookup.
-//!
-//! The IDs are ones the app generated (a request reaches the store only with a validly
-//! signed cookie), so the seed is there against structured IDs from a custom `genid`,
-//! not against crafted ones.
+//! [`KeyHash`]: a seeded hash for the in-process tables that session traffic fills (the
+//! memory store's IDs, the parsed-record cache's stored bytes): one multiply per eight
+//! bytes, where std's SipHash costs about ten times as much per lookup. The seed is
+//! random per table, so stored values chosen to collide cannot be computed ahead.
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 
 const K: u64 = 0x9e37_79b9_7f4a_7c15;
 
-/// Builds the seeded [`KeyHasher`]s of one store (the seed is random per store).
+/// Builds the seeded [`KeyHasher`]s of one table (the seed is random per table).
 #[derive(Clone, Copy)]
-pub(super) struct KeyHash {
+pub(crate) struct KeyHash {
     seed: u64,
 }
 
 impl KeyHash {
-    pub(super) fn random() -> Self {
+    pub(crate) fn random() -> Self {
         KeyHash {
             seed: RandomState::new().build_hasher().finish(),
         }
@@ -34,7 +32,7 @@ impl BuildHasher for KeyHash {
 
 /// A hash state: each word folds in with a 64×64→128-bit multiply whose halves are
 /// xored, which mixes every input bit into the low bits the table's buckets use.
-pub(super) struct KeyHasher(u64);
+pub(crate) struct KeyHasher(u64);
 
 fn mix(a: u64, b: u64) -> u64 {
     let product = u128::from(a) * u128::from(b);
