@@ -174,7 +174,9 @@ impl Conn {
         }
     }
 
-    /// Runs one command, failing once `timeout` has passed.
+    /// Runs one command, failing once `timeout` has passed. The other connection kinds'
+    /// calls are boxed, so that their large futures are not part of the lean
+    /// connection's (the default).
     ///
     /// On one server a connection failure is retried once when [`worth_retrying`] says
     /// so (the manager has started a reconnection by then). A cluster connection retries
@@ -200,15 +202,15 @@ impl Conn {
                         done => done,
                     }
                 };
-                within(timeout, call).await
+                Box::pin(within(timeout, call)).await
             }
-            Conn::Cluster(c) => within(timeout, on_cluster(c.clone(), cmd, target)).await,
+            Conn::Cluster(c) => Box::pin(within(timeout, on_cluster(c.clone(), cmd, target))).await,
             Conn::Sentinel(f) => {
                 let send = |mut m: ConnectionManager| {
                     let cmd = &cmd;
                     async move { cmd.query_async(&mut m).await }
                 };
-                f.run(idempotent, timeout, send).await
+                Box::pin(f.run(idempotent, timeout, send)).await
             }
         }
     }
@@ -244,20 +246,20 @@ impl Conn {
                         done => done,
                     }
                 };
-                within(timeout, call).await
+                Box::pin(within(timeout, call)).await
             }
             Conn::Cluster(c) => {
                 let route = SingleNodeRoutingInfo::SpecificNode(key_route(key));
                 let count = pipe.len();
                 let mut c = c.clone();
-                within(timeout, c.route_pipeline(pipe, 0, count, route)).await
+                Box::pin(within(timeout, c.route_pipeline(pipe, 0, count, route))).await
             }
             Conn::Sentinel(f) => {
                 let send = |mut m: ConnectionManager| {
                     let pipe = &pipe;
                     async move { replica_refusal(pipe.query_async(&mut m).await?) }
                 };
-                f.run(idempotent, timeout, send).await
+                Box::pin(f.run(idempotent, timeout, send)).await
             }
         }
     }

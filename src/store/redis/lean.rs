@@ -466,7 +466,9 @@ impl Lean {
         let ticket = match self.enqueue(&encode, replies, effect) {
             Some(ticket) => ticket,
             None => {
-                self.connect().await?;
+                // Boxed: connecting is rare, and its future would otherwise be part of
+                // every command's.
+                Box::pin(self.connect()).await?;
                 self.enqueue(&encode, replies, effect).ok_or_else(gone)?
             }
         };
