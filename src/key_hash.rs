@@ -1,6 +1,6 @@
 //! [`KeyHash`]: a seeded hash for the in-process tables that session traffic fills (the
 //! memory store's IDs, the parsed-record cache's stored bytes): one multiply per eight
-//! bytes, where std's SipHash costs about ten times as much per lookup. The seed is
+//! bytes, where std's SipHash costs about five times as much per lookup. The seed is
 //! random per table, so stored values chosen to collide cannot be computed ahead.
 
 use std::collections::hash_map::RandomState;

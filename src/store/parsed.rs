@@ -2,9 +2,9 @@
 //! PostgreSQL returns unchanged since this worker last parsed it costs a table lookup
 //! and a comparison instead of a JSON parse (about 4 k instructions for a small record).
 //!
-//! A text is kept from its second parse on: one read once (a session every request
-//! changes) is not worth keeping, since a kept record is shared and a request that
-//! changes its session must then copy it.
+//! A text is kept only from its second parse on: a text read just once (a session that
+//! every request changes) is not worth keeping, since a kept record is shared, and a
+//! request that changes its session must then copy it.
 //!
 //! The records are shared read-only (`Arc`): a request that changes its session copies
 //! it first, as it does with the memory store's records. Equal text parses to an equal

@@ -192,8 +192,7 @@ impl Inner {
         let done = sqlx::query_with(self.sql.set.clone(), args)
             .execute(&mut c)
             .await;
-        let done = done.map(drop);
-        (c, done)
+        (c, done.map(drop))
     }
 
     /// Moves `expire` of a live row only: `sess` (and its `cookie.expires`) stays as it
@@ -215,8 +214,7 @@ impl Inner {
         let done = sqlx::query_with(self.sql.touch.clone(), args)
             .execute(&mut c)
             .await;
-        let done = done.map(drop);
-        (c, done)
+        (c, done.map(drop))
     }
 
     pub(super) async fn destroy(&self, mut c: PgConnection, sid: &str) -> Lent<()> {
