@@ -19,22 +19,27 @@ use crate::key_hash::KeyHash;
 use crate::record::SessionRecord;
 use crate::verified::Passthrough;
 
-/// Records a thread keeps; when full it starts over.
+/// Records a thread keeps, and their stored text in all: when either is reached the
+/// table starts over. A thread's table then holds about 1 MiB at most (a parsed record
+/// takes a few times its text).
 const CAPACITY: usize = 1024;
+const CAPACITY_BYTES: usize = 256 * 1024;
 
-/// Longer texts are parsed every time: they would make the table's memory unbounded in
-/// practice, and their parse is not what dominates their request.
+/// Longer texts are parsed every time: their parse is not what dominates their request.
 const MAX_TEXT: usize = 4096;
 
-/// The kept records, and the hashes of the texts parsed once so far.
+/// The kept records, their texts' total length, and the hashes of the texts parsed
+/// once so far.
 struct Table {
     kept: HashMap<Box<[u8]>, Arc<SessionRecord>, KeyHash>,
+    bytes: usize,
     seen: HashSet<u64, BuildHasherDefault<Passthrough>>,
 }
 
 thread_local! {
     static PARSED: RefCell<Table> = RefCell::new(Table {
         kept: HashMap::with_hasher(KeyHash::random()),
+        bytes: 0,
         seen: HashSet::default(),
     });
 }
@@ -56,10 +61,12 @@ pub(crate) fn parse(json: &[u8]) -> Result<Arc<SessionRecord>, serde_json::Error
             }
             return Ok(record);
         }
-        if table.kept.len() >= CAPACITY {
+        if table.kept.len() >= CAPACITY || table.bytes + json.len() > CAPACITY_BYTES {
             table.kept.clear();
+            table.bytes = 0;
         }
         table.kept.insert(json.into(), Arc::clone(&record));
+        table.bytes += json.len();
         Ok(record)
     })
 }
@@ -94,6 +101,16 @@ mod tests {
             parse(json.as_bytes()).unwrap();
         }
         assert!(PARSED.with_borrow(|t| t.kept.len()) <= CAPACITY);
+        for n in 0..CAPACITY_BYTES / 1000 + 10 {
+            let json = format!(
+                r#"{{"cookie":{{"path":"/"}},"n":{n},"s":"{}"}}"#,
+                "x".repeat(1000)
+            );
+            parse(json.as_bytes()).unwrap();
+            parse(json.as_bytes()).unwrap();
+        }
+        let (entries, bytes) = PARSED.with_borrow(|t| (t.kept.len(), t.bytes));
+        assert!(bytes <= CAPACITY_BYTES && entries < CAPACITY_BYTES / 1000);
         let long = format!(
             r#"{{"cookie":{{"path":"/"}},"s":"{}"}}"#,
             "x".repeat(MAX_TEXT)
