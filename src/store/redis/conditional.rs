@@ -10,7 +10,7 @@
 use std::sync::{Arc, LazyLock};
 use std::time::SystemTime;
 
-use redis::{Cmd, ErrorKind, Pipeline, ServerErrorKind, Value};
+use redis::{Cmd, ErrorKind, ServerErrorKind, Value};
 
 use super::conn::{unexpected, Idempotent, Target};
 use super::lean::{Effect, Hit};
@@ -63,17 +63,9 @@ impl RedisStore {
         if let Some(hit) = self.conn.cached(key.as_bytes()) {
             return self.loaded_from_cache(&key, hit).map(Some);
         }
-        let mut pipe = Pipeline::with_capacity(2);
-        for name in ["GET", "PTTL"] {
-            let mut cmd = Cmd::with_capacity(2, name.len() + key.len());
-            cmd.arg(name).arg(&key);
-            pipe.add_command(cmd);
-        }
-        let timeout = self.settings.response_timeout;
-        let effect = Effect::Load(key.as_bytes());
         let replies = self
             .conn
-            .run_pipeline(pipe, key.as_bytes(), effect, Idempotent::Yes, timeout)
+            .run_load(key.as_bytes(), self.settings.response_timeout)
             .await
             .and_then(|r| Value::Array(r).extract_error())
             .map_err(StoreError::backend)?;

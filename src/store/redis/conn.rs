@@ -41,7 +41,7 @@ use redis::{
 use super::lean::{Effect, Hit, Lean, Server};
 use super::local::{PerThread, PerThreadLean};
 pub(super) use super::retry::Idempotent;
-use super::retry::{manager_config, within, worth_retrying};
+use super::retry::{manager_config, retried, within, worth_retrying};
 use super::sentinel::{replica_refusal, Failover};
 use crate::record::SessionRecord;
 
@@ -215,6 +215,25 @@ impl Conn {
         }
     }
 
+    /// `GET` and `PTTL` of `key` in one round trip, as [`run_pipeline`](Self::run_pipeline)
+    /// runs them; the lean connection writes them straight into its buffer, without
+    /// building a pipeline.
+    pub(super) async fn run_load(&self, key: &[u8], timeout: Duration) -> RedisResult<Vec<Value>> {
+        let effect = Effect::Load(key);
+        let Conn::Lean(l) = self else {
+            let mut pipe = Pipeline::with_capacity(2);
+            for name in ["GET", "PTTL"] {
+                let mut cmd = Cmd::with_capacity(2, name.len() + key.len());
+                cmd.arg(name).arg(key);
+                pipe.add_command(cmd);
+            }
+            let run = self.run_pipeline(pipe, key, effect, Idempotent::Yes, timeout);
+            return Box::pin(run).await;
+        };
+        let lean = l.get();
+        within(timeout, retried(Idempotent::Yes, || lean.query_load(key))).await
+    }
+
     /// Runs the commands of `pipe`, which all touch `key`, in one round trip; the replies
     /// in order (server errors among them are left for the caller to extract).
     pub(super) async fn run_pipeline(
@@ -227,15 +246,8 @@ impl Conn {
     ) -> RedisResult<Vec<Value>> {
         match self {
             Conn::Lean(l) => {
-                let call = async {
-                    let lean = l.get();
-                    match lean.query_pipeline(&pipe, effect).await {
-                        Err(e) if worth_retrying(&e, idempotent) => {
-                            lean.query_pipeline(&pipe, effect).await
-                        }
-                        done => done,
-                    }
-                };
+                let lean = l.get();
+                let call = retried(idempotent, || lean.query_pipeline(&pipe, effect));
                 within(timeout, call).await
             }
             Conn::Standalone(m) => {
@@ -286,18 +298,15 @@ impl Conn {
 }
 
 /// One command on this thread's lean connection, sent once more when
-/// [`worth_retrying`] says so (the failed connection is gone by then: the second try
-/// opens a new one). The reply is converted as redis-rs's `Cmd::query_async` does.
+/// [`worth_retrying`] says so. The reply is converted as redis-rs's `Cmd::query_async`
+/// does.
 async fn lean_command<T: FromRedisValue>(
     lean: std::sync::Arc<Lean>,
     cmd: &Cmd,
     effect: Effect<'_>,
     idempotent: Idempotent,
 ) -> RedisResult<T> {
-    let value = match lean.query(cmd, effect).await {
-        Err(e) if worth_retrying(&e, idempotent) => lean.query(cmd, effect).await,
-        done => done,
-    }?;
+    let value = retried(idempotent, || lean.query(cmd, effect)).await?;
     Ok(T::from_redis_value(value.extract_error()?)?)
 }
 

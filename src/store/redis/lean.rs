@@ -432,6 +432,15 @@ impl Lean {
             .ok_or_else(|| super::conn::unexpected("no reply to a command"))
     }
 
+    /// Sends `GET` and `PTTL` of `key` (a session's load) and waits for their replies.
+    ///
+    /// # Errors
+    /// An I/O error: the connection failed (or could not be opened).
+    pub(super) async fn query_load(&self, key: &[u8]) -> RedisResult<Vec<Value>> {
+        let encode = |out: &mut Vec<u8>| wire::encode_load(out, key);
+        self.send(encode, 2, Effect::Load(key)).await
+    }
+
     /// Sends the commands of `pipe` in one go and waits for their replies, in order
     /// (server errors among them are left for the caller to extract).
     ///

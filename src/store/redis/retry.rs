@@ -54,6 +54,21 @@ pub(super) fn worth_retrying(e: &RedisError, idempotent: Idempotent) -> bool {
 }
 
 /// Bounds a call: a dead or stalled Redis gives a prompt error, never a hung request.
+/// `call()`, and once more when its failure is [`worth_retrying`] (on the lean
+/// connection the failed connection is gone by then: the second try opens a new one).
+pub(super) async fn retried<T, Fut>(
+    idempotent: Idempotent,
+    call: impl Fn() -> Fut,
+) -> RedisResult<T>
+where
+    Fut: Future<Output = RedisResult<T>>,
+{
+    match call().await {
+        Err(e) if worth_retrying(&e, idempotent) => call().await,
+        done => done,
+    }
+}
+
 pub(super) async fn within<T>(
     timeout: Duration,
     call: impl Future<Output = RedisResult<T>>,

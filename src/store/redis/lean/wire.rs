@@ -496,7 +496,7 @@ impl Wire {
 const PING: &[u8] = b"*1\r\n$4\r\nPING\r\n";
 
 /// `GET key` and `PTTL key`, as redis-rs would encode them.
-fn encode_load(out: &mut Vec<u8>, key: &[u8]) {
+pub(super) fn encode_load(out: &mut Vec<u8>, key: &[u8]) {
     for command in [&b"GET"[..], b"PTTL"] {
         out.extend_from_slice(b"*2\r\n");
         for arg in [command, key] {
