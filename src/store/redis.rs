@@ -176,6 +176,22 @@ impl RedisStore {
             .map_err(StoreError::backend)
     }
 
+    /// [`run`](Self::run) for a command of plain arguments (no `Cmd` built on the lean
+    /// connection).
+    async fn run_args<T: FromRedisValue>(
+        &self,
+        args: &[&[u8]],
+        target: Target<'_>,
+        effect: Effect<'_>,
+        idempotent: Idempotent,
+    ) -> Result<T, StoreError> {
+        let timeout = self.settings.response_timeout;
+        self.conn
+            .run_args(args, target, effect, idempotent, timeout)
+            .await
+            .map_err(StoreError::backend)
+    }
+
     /// Runs `cmd`, whose one key is `key`, on the node that serves that key; `write`
     /// when it changes the key (the client cache then reloads it, see `lean.rs`).
     async fn on_key<T: FromRedisValue>(

@@ -10,7 +10,7 @@
 use std::sync::{Arc, LazyLock};
 use std::time::SystemTime;
 
-use redis::{Cmd, ErrorKind, ServerErrorKind, Value};
+use redis::{ErrorKind, ServerErrorKind, Value};
 
 use super::conn::{unexpected, Idempotent, Target};
 use super::lean::{Effect, Hit};
@@ -140,14 +140,21 @@ impl RedisStore {
         let ttl = self.ttl_secs(rec);
         if ttl > 0 {
             let key = self.key(sid);
-            let mut cmd = Cmd::with_capacity(6, key.len() + json.len() + 32);
-            cmd.arg("SET").arg(&key).arg(json.as_bytes()).arg("NX");
-            if !self.settings.disable_ttl {
-                cmd.arg("EX").arg(ttl);
-            }
+            let ttl = ttl.to_string();
+            let args: [&[u8]; 6] = [
+                b"SET",
+                key.as_bytes(),
+                json.as_bytes(),
+                b"NX",
+                b"EX",
+                ttl.as_bytes(),
+            ];
+            let n = if self.settings.disable_ttl { 4 } else { 6 }; // without `EX ttl`
             let target = Target::Key(key.as_bytes());
             let effect = Effect::Write(key.as_bytes());
-            let reply: Value = self.run(cmd, target, effect, Idempotent::No).await?;
+            let reply: Value = self
+                .run_args(&args[..n], target, effect, Idempotent::No)
+                .await?;
             if matches!(reply, Value::Nil) {
                 return Ok(None);
             }
@@ -174,23 +181,30 @@ impl RedisStore {
             ttl => ttl,
         };
         let key = self.key(sid);
-        let cas = |op: &str, script: &str| {
-            let size = key.len() + expected.len() + json.len() + 64;
-            let mut cmd = Cmd::with_capacity(7, size);
-            cmd.arg(op).arg(script).arg(1).arg(&key);
-            cmd.arg(expected).arg(json.as_bytes()).arg(ttl);
-            cmd
+        let ttl = ttl.to_string();
+        let cas = |op: &'static [u8], script: &'static str| -> [&[u8]; 7] {
+            let (key, json) = (key.as_bytes(), json.as_bytes());
+            [
+                op,
+                script.as_bytes(),
+                b"1",
+                key,
+                expected,
+                json,
+                ttl.as_bytes(),
+            ]
         };
         let target = Target::Key(key.as_bytes());
         let effect = Effect::Write(key.as_bytes());
+        let evalsha = cas(b"EVALSHA", CAS_SHA.as_str());
         let reply = match self
-            .run(cas("EVALSHA", &CAS_SHA), target, effect, Idempotent::No)
+            .run_args(&evalsha, target, effect, Idempotent::No)
             .await
         {
             // Not in this node's script cache (restart, SCRIPT FLUSH, failover): EVAL
             // runs it and caches it. NOSCRIPT means it did not run, so this is no re-send.
             Err(StoreError::Backend(e)) if is_noscript(e.as_ref()) => {
-                self.run(cas("EVAL", CAS), target, effect, Idempotent::No)
+                self.run_args(&cas(b"EVAL", CAS), target, effect, Idempotent::No)
                     .await?
             }
             other => other?,

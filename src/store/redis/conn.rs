@@ -215,6 +215,31 @@ impl Conn {
         }
     }
 
+    /// [`run`](Self::run) for a command of plain arguments: the lean connection writes
+    /// it straight into its buffer, without building a `Cmd`.
+    pub(super) async fn run_args<T: FromRedisValue>(
+        &self,
+        args: &[&[u8]],
+        target: Target<'_>,
+        effect: Effect<'_>,
+        idempotent: Idempotent,
+        timeout: Duration,
+    ) -> RedisResult<T> {
+        let Conn::Lean(l) = self else {
+            let mut cmd = Cmd::with_capacity(args.len(), args.iter().map(|a| a.len()).sum());
+            for arg in args {
+                cmd.arg(*arg);
+            }
+            return Box::pin(self.run(cmd, target, effect, idempotent, timeout)).await;
+        };
+        let lean = l.get();
+        let call = async {
+            let value = retried(idempotent, || lean.query_args(args, effect)).await?;
+            Ok(T::from_redis_value(value.extract_error()?)?)
+        };
+        within(timeout, call).await
+    }
+
     /// `GET` and `PTTL` of `key` in one round trip, as [`run_pipeline`](Self::run_pipeline)
     /// runs them; the lean connection writes them straight into its buffer, without
     /// building a pipeline.

@@ -432,6 +432,24 @@ impl Lean {
             .ok_or_else(|| super::conn::unexpected("no reply to a command"))
     }
 
+    /// Sends one command of plain arguments, written straight into the buffer, and waits
+    /// for its reply (a server error is left in the value, as [`query`](Self::query)
+    /// leaves it).
+    ///
+    /// # Errors
+    /// An I/O error: the connection failed (or could not be opened).
+    pub(super) async fn query_args(
+        &self,
+        args: &[&[u8]],
+        effect: Effect<'_>,
+    ) -> RedisResult<Value> {
+        let encode = |out: &mut Vec<u8>| wire::encode_command(out, args);
+        let mut replies = self.send(encode, 1, effect).await?;
+        replies
+            .pop()
+            .ok_or_else(|| super::conn::unexpected("no reply to a command"))
+    }
+
     /// Sends `GET` and `PTTL` of `key` (a session's load) and waits for their replies.
     ///
     /// # Errors

@@ -497,15 +497,21 @@ const PING: &[u8] = b"*1\r\n$4\r\nPING\r\n";
 
 /// `GET key` and `PTTL key`, as redis-rs would encode them.
 pub(super) fn encode_load(out: &mut Vec<u8>, key: &[u8]) {
-    for command in [&b"GET"[..], b"PTTL"] {
-        out.extend_from_slice(b"*2\r\n");
-        for arg in [command, key] {
-            out.push(b'$');
-            decimal(out, arg.len());
-            out.extend_from_slice(b"\r\n");
-            out.extend_from_slice(arg);
-            out.extend_from_slice(b"\r\n");
-        }
+    encode_command(out, &[b"GET", key]);
+    encode_command(out, &[b"PTTL", key]);
+}
+
+/// A command of plain arguments, as RESP.
+pub(super) fn encode_command(out: &mut Vec<u8>, args: &[&[u8]]) {
+    out.push(b'*');
+    decimal(out, args.len());
+    out.extend_from_slice(b"\r\n");
+    for arg in args {
+        out.push(b'$');
+        decimal(out, arg.len());
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(arg);
+        out.extend_from_slice(b"\r\n");
     }
 }
 
@@ -650,7 +656,7 @@ mod tests {
     }
 
     #[test]
-    fn a_load_is_encoded_as_redis_rs_encodes_it() {
+    fn commands_are_encoded_as_redis_rs_encodes_them() {
         let mut ours = Vec::new();
         encode_load(&mut ours, b"sess:0123456789");
         let mut theirs = redis::cmd("GET")
@@ -662,6 +668,14 @@ mod tests {
                 .get_packed_command(),
         );
         assert_eq!(ours, theirs);
+        let args: [&[u8]; 6] = [b"SET", b"k", b"{\"n\":1}", b"NX", b"EX", b"-1"];
+        let mut ours = Vec::new();
+        encode_command(&mut ours, &args);
+        let mut cmd = redis::cmd("SET");
+        for arg in &args[1..] {
+            cmd.arg(*arg);
+        }
+        assert_eq!(ours, cmd.get_packed_command());
         for n in [0, 7, 10, 99, 100, 12345, usize::MAX] {
             let mut out = Vec::new();
             decimal(&mut out, n);
