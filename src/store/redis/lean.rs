@@ -425,11 +425,8 @@ impl Lean {
     /// # Errors
     /// An I/O error: the connection failed (or could not be opened).
     pub(super) async fn query(&self, cmd: &Cmd, effect: Effect<'_>) -> RedisResult<Value> {
-        let encode = |out: &mut Vec<u8>| cmd.write_packed_command(out);
-        let mut replies = self.send(encode, 1, effect).await?;
-        replies
-            .pop()
-            .ok_or_else(|| super::conn::unexpected("no reply to a command"))
+        self.send_one(|out: &mut Vec<u8>| cmd.write_packed_command(out), effect)
+            .await
     }
 
     /// Sends one command of plain arguments, written straight into the buffer, and waits
@@ -443,7 +440,16 @@ impl Lean {
         args: &[&[u8]],
         effect: Effect<'_>,
     ) -> RedisResult<Value> {
-        let encode = |out: &mut Vec<u8>| wire::encode_command(out, args);
+        self.send_one(|out: &mut Vec<u8>| wire::encode_command(out, args), effect)
+            .await
+    }
+
+    /// Queues one command and waits for its reply.
+    async fn send_one(
+        &self,
+        encode: impl Fn(&mut Vec<u8>),
+        effect: Effect<'_>,
+    ) -> RedisResult<Value> {
         let mut replies = self.send(encode, 1, effect).await?;
         replies
             .pop()
