@@ -249,9 +249,11 @@ async fn a_store_with_only_the_required_methods() {
     every_scenario(common::Minimal::default()).await;
 }
 
-/// 64 overlapping saves of one session whose first attempts all meet: the 63 that
+/// 64 overlapping saves of one session whose first attempts meet: the ones that
 /// collided wait in line and are written together, in a write or two, where one after
-/// another they took 63 more. Every change lands.
+/// another they took 63 more. A save that starts while others are already in line joins
+/// them without a first attempt of its own (on a loaded machine some do), so the count
+/// has an upper bound only. Every change lands.
 #[actix_rt::test]
 async fn saves_in_line_are_written_together() {
     let store = Recorder::with_save_delay(Duration::from_millis(5));
@@ -267,10 +269,7 @@ async fn saves_in_line_are_written_together() {
     }
     let calls = store.calls();
     let writes = calls.iter().filter(|c| c.starts_with("save_if")).count();
-    assert!(
-        (IN_FLIGHT..=IN_FLIGHT + 4).contains(&writes),
-        "{writes} writes: {calls:?}"
-    );
+    assert!(writes <= IN_FLIGHT + 4, "{writes} writes: {calls:?}");
     let data = stored(&store, &sid(&cookie)).await.expect("the session");
     assert!(
         (0..IN_FLIGHT).all(|i| data[&format!("k{i}")] == true),
