@@ -500,3 +500,115 @@ fn forward_counting(
     }
     let _ = to.shutdown(std::net::Shutdown::Both);
 }
+
+/// The store's load statements on `schema` logged so far: alone (`sid = $3`) and for
+/// many IDs at once (`sid = ANY($3)`).
+fn loads_logged(logs: &common::logs::Logs, schema: &str) -> (usize, usize) {
+    let text = logs.text();
+    let loads = text
+        .lines()
+        .filter(|l| l.contains("sqlx::query") && l.contains(schema) && l.contains("extract(epoch"));
+    loads.fold((0, 0), |(alone, many), l| {
+        if l.contains("sid = ANY($3)") {
+            (alone, many + 1)
+        } else {
+            (alone + 1, many)
+        }
+    })
+}
+
+/// Polls `fut` once; whether it finished.
+async fn poll_once<F: std::future::Future + Unpin>(fut: &mut F) -> bool {
+    std::future::poll_fn(|cx| {
+        std::task::Poll::Ready(std::pin::Pin::new(&mut *fut).poll(cx).is_ready())
+    })
+    .await
+}
+
+/// Loads that find every connection busy wait together and share one statement, each
+/// ID asked once: of twelve loads on one connection (eleven for four sessions, one for
+/// an ID with no row) the first runs alone and the other eleven in one statement, and
+/// each gets its own session.
+#[actix_rt::test]
+async fn loads_that_meet_a_busy_connection_share_one_statement() {
+    let logs = common::logs::Logs::capture(tracing::Level::DEBUG);
+    let schema = TestSchema::new().await;
+    let store = store_with(&schema, options(&unique_app("gather")))
+        .await
+        .connections_per_worker(1)
+        .build()
+        .expect("valid");
+    for i in 0..4 {
+        let rec = record(HOUR, json!({"n": i}));
+        store.set(&format!("s{i}"), &rec).await.expect("set");
+    }
+    let before = loads_logged(logs, &schema.name);
+    let sids: Vec<String> = (0..12)
+        .map(|i| match i {
+            11 => "no-such-session".to_owned(),
+            i => format!("s{}", i % 4),
+        })
+        .collect();
+    // The table is locked until every load is on its way: the first holds the
+    // connection, the others wait.
+    let lock = lock_table(&schema).await;
+    let unlock = async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        lock.rollback().await.expect("unlock");
+    };
+    let loads = join_all(sids.iter().map(|sid| store.load(sid)));
+    let (loaded, ()) = tokio::join!(loads, unlock);
+    for (sid, found) in sids.iter().zip(loaded) {
+        let found = found.expect("load");
+        match sid.strip_prefix('s') {
+            Some(i) => {
+                let n: u64 = i.parse().expect("a number");
+                assert_eq!(found.expect("a live row").record.data["n"], json!(n));
+            }
+            None => assert!(found.is_none(), "{sid}"),
+        }
+    }
+    let after = loads_logged(logs, &schema.name);
+    assert_eq!((after.0 - before.0, after.1 - before.1), (1, 1));
+    schema.drop().await;
+}
+
+/// The load that waits for the busy connection is dropped (timeout, client gone) with
+/// a load gathered behind it: that one runs alone and still gets its session.
+#[actix_rt::test]
+async fn a_load_gathered_behind_one_that_gave_up_runs_alone() {
+    let schema = TestSchema::new().await;
+    let store = store_with(&schema, options(&unique_app("leader")))
+        .await
+        .connections_per_worker(1)
+        .build()
+        .expect("valid");
+    for i in 0..3 {
+        let rec = record(HOUR, json!({"n": i}));
+        store.set(&format!("s{i}"), &rec).await.expect("set");
+    }
+    let lock = lock_table(&schema).await;
+    let (mut first, mut leader, mut follower) =
+        (store.load("s0"), store.load("s1"), store.load("s2"));
+    assert!(
+        !poll_once(&mut first).await,
+        "the first load holds the connection"
+    );
+    assert!(!poll_once(&mut leader).await, "the second waits for it");
+    assert!(
+        !poll_once(&mut follower).await,
+        "the third goes with the second"
+    );
+    drop(leader);
+    let unlock = async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        lock.rollback().await.expect("unlock");
+    };
+    let (first, follower, ()) = tokio::join!(first, follower, unlock);
+    let n = |found: Result<Option<_>, _>| {
+        let found: Option<actix_express_session::store::Loaded> = found.expect("load");
+        found.expect("a live row").record.data["n"].clone()
+    };
+    assert_eq!((n(first), n(follower)), (json!(0), json!(2)));
+    schema.drop().await;
+}

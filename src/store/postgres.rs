@@ -1,7 +1,9 @@
 //! [`PostgresStore`]: sessions in a PostgreSQL table, compatible with connect-pg-simple.
 
+mod batch;
 mod builder;
 mod conditional;
+mod gather;
 mod local;
 mod prune;
 mod sql;
@@ -23,6 +25,9 @@ use self::conditional::Update;
 use self::local::{Connections, Idempotent, Lent};
 use super::{Loaded, SaveOutcome, SessionStore, StoreError, StoreFuture, Version};
 use crate::record::SessionRecord;
+
+/// A live row's `sess` text and `expire` in seconds since the epoch.
+type Row = (String, f64);
 
 /// How long [`PostgresStore::connect`]'s pool waits for a connection before failing.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_millis(500);
@@ -70,6 +75,13 @@ struct Inner {
 /// [`save_if`](SessionStore::save_if) an `UPDATE` of the live row whose `sess` still has
 /// those bytes (only when it writes nothing does a second query tell a conflict from a
 /// destroyed session). Statements are prepared once per connection and cached.
+///
+/// Loads that meet a busy moment share one statement: a thread runs at most a quarter
+/// of its connections' worth of loads at once (rounded up), and the loads that arrive
+/// while those run wait together for the next turn and go as one
+/// `SELECT ... WHERE sid = ANY($3)`, each ID asked once. Under load PostgreSQL runs
+/// one statement for many requests, and the other connections stay free for writes; a
+/// load never joins a statement already sent, so it sees every write made before it.
 ///
 /// # Connections
 ///
@@ -262,7 +274,7 @@ impl SessionStore for PostgresStore {
     /// connect-pg-simple's rounding up.
     fn load<'a>(&'a self, sid: &'a str) -> StoreFuture<'a, Option<Loaded>> {
         self.bounded(async move {
-            let row = self.run(Idempotent::Yes, |s, c| s.load(c, sid)).await?;
+            let row = self.ready().await?.load_row(sid).await?;
             self.inner.loaded(row)
         })
     }

@@ -10,7 +10,7 @@ use sqlx::Arguments;
 
 use super::local::Lent;
 use super::sql::{ceil_s, or_lend};
-use super::Inner;
+use super::{Inner, Row};
 use crate::encoding::now_ms;
 use crate::record::SessionRecord;
 use crate::store::parsed;
@@ -24,9 +24,6 @@ pub(super) enum Update {
     /// It wrote nothing; the live row now (its `sess` text and `expire`), if any.
     Current(Option<Row>),
 }
-
-/// A live row's `sess` text and `expire` in seconds since the epoch.
-pub(super) type Row = (String, f64);
 
 impl Inner {
     /// The live row.

@@ -32,6 +32,7 @@ use sqlx::ConnectOptions;
 use tokio::runtime::{Handle, Id};
 use tokio::sync::oneshot;
 
+use super::gather::Loads;
 use crate::store::StoreError;
 
 /// A connection lent to one operation, handed back with the operation's result.
@@ -67,6 +68,8 @@ pub(super) struct Connections(Arc<Shared>);
 struct Slot {
     per_thread: usize,
     state: Mutex<State>,
+    /// Turns to run a load statement on these connections.
+    loads: Arc<Loads>,
 }
 
 /// Invariant: `waiters` is empty unless `idle` is empty and `open == per_thread`.
@@ -136,6 +139,11 @@ impl Connections {
         }
     }
 
+    /// This thread's turns to run a load statement (see `gather.rs`).
+    pub(super) fn loads(&self) -> Result<Arc<Loads>, StoreError> {
+        Ok(Arc::clone(&self.slot()?.loads))
+    }
+
     /// A place among this thread's connections: taken now if one is free, else waited
     /// for in turn.
     async fn lease(&self) -> Result<Lease, StoreError> {
@@ -194,6 +202,7 @@ impl Connections {
     fn new_slot(&self, runtime: Id) -> Arc<Slot> {
         let slot = Arc::new(Slot {
             per_thread: self.0.per_thread,
+            loads: Loads::new(load_limit(self.0.per_thread)),
             state: Mutex::new(State {
                 idle: Vec::new(),
                 open: 0,
@@ -216,6 +225,13 @@ impl Connections {
         drop::<Vec<Entry>>(gone);
         slot
     }
+}
+
+/// Load statements that run at once on `per_thread` connections: a quarter of them
+/// (rounded up), so that loads gather into few statements and the others stay free for
+/// writes.
+fn load_limit(per_thread: usize) -> usize {
+    per_thread.div_ceil(4)
 }
 
 fn is(store: &Weak<Shared>, owner: &Arc<Shared>) -> bool {

@@ -43,6 +43,8 @@ pub(super) struct Sql {
     pub(super) get: SqlStr,
     /// `$3` the sid; returns `sess::text` and `expire` in seconds since the epoch.
     pub(super) load: SqlStr,
+    /// `$3` an array of sids; returns `sid`, then as `load` does.
+    pub(super) load_many: SqlStr,
     pub(super) set: SqlStr,
     /// `$3` the expiry, `$4` the JSON, `$5` the sid: inserts, or takes over an expired row.
     pub(super) create: SqlStr,
@@ -81,6 +83,10 @@ impl Sql {
             load: stmt(format!(
                 "SELECT sess::text, extract(epoch FROM expire AT TIME ZONE $1)::float8 \
                  FROM {t} WHERE expire >= {now} AND sid = $3"
+            )),
+            load_many: stmt(format!(
+                "SELECT sid::text, sess::text, extract(epoch FROM expire AT TIME ZONE $1)::float8 \
+                 FROM {t} WHERE expire >= {now} AND sid = ANY($3)"
             )),
             set: stmt(format!(
                 "INSERT INTO {t} (sess, expire, sid) VALUES ($3::json, {now}, $4) \
