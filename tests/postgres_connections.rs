@@ -501,20 +501,30 @@ fn forward_counting(
     let _ = to.shutdown(std::net::Shutdown::Both);
 }
 
-/// The store's load statements on `schema` logged so far: alone (`sid = $3`) and for
-/// many IDs at once (`sid = ANY($3)`).
-fn loads_logged(logs: &common::logs::Logs, schema: &str) -> (usize, usize) {
+/// The store's statements on `schema` of one kind (their text has `kind`) logged so
+/// far: for one operation, and (their text has `many`) for many at once.
+fn logged(logs: &common::logs::Logs, schema: &str, kind: &str, many: &str) -> (usize, usize) {
     let text = logs.text();
-    let loads = text
+    let statements = text
         .lines()
-        .filter(|l| l.contains("sqlx::query") && l.contains(schema) && l.contains("extract(epoch"));
-    loads.fold((0, 0), |(alone, many), l| {
-        if l.contains("sid = ANY($3)") {
-            (alone, many + 1)
+        .filter(|l| l.contains("sqlx::query") && l.contains(schema) && l.contains(kind));
+    statements.fold((0, 0), |(alone, together), l| {
+        if l.contains(many) {
+            (alone, together + 1)
         } else {
-            (alone + 1, many)
+            (alone + 1, together)
         }
     })
+}
+
+/// Loads logged: alone, and for many IDs at once.
+fn loads_logged(logs: &common::logs::Logs, schema: &str) -> (usize, usize) {
+    logged(logs, schema, "extract(epoch", "sid = ANY($3)")
+}
+
+/// Creates logged: alone, and for many rows at once.
+fn creates_logged(logs: &common::logs::Logs, schema: &str) -> (usize, usize) {
+    logged(logs, schema, "AS cur", "unnest(")
 }
 
 /// Polls `fut` once; whether it finished.
@@ -610,5 +620,51 @@ async fn a_load_gathered_behind_one_that_gave_up_runs_alone() {
         found.expect("a live row").record.data["n"].clone()
     };
     assert_eq!((n(first), n(follower)), (json!(0), json!(2)));
+    schema.drop().await;
+}
+
+/// Creates that find every connection busy share one statement too: of seven on one
+/// connection the first runs alone and the other six in one `INSERT`, and each is told
+/// whether its row went in: yes for a free ID and an expired row's, no for a live
+/// row's, and of two creates of one ID only the first.
+#[actix_rt::test]
+async fn creates_that_meet_a_busy_connection_share_one_statement() {
+    let logs = common::logs::Logs::capture(tracing::Level::DEBUG);
+    let schema = TestSchema::new().await;
+    let store = store_with(&schema, options(&unique_app("create")))
+        .await
+        .connections_per_worker(1)
+        .build()
+        .expect("valid");
+    let live = record(HOUR, json!({"owner": "someone else"}));
+    store.set("live", &live).await.expect("set");
+    let expired = record(Some(-5_000), json!({}));
+    store.set("expired", &expired).await.expect("set");
+    let before = creates_logged(logs, &schema.name);
+
+    let rec = Arc::new(record(HOUR, json!({"n": 1})));
+    let sids = ["first", "a", "b", "live", "expired", "twice", "twice"];
+    let lock = lock_table(&schema).await;
+    let unlock = async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        lock.rollback().await.expect("unlock");
+    };
+    let creates = join_all(sids.iter().map(|sid| store.create(sid, &rec)));
+    let (created, ()) = tokio::join!(creates, unlock);
+    let written: Vec<bool> = created
+        .into_iter()
+        .map(|c| c.expect("create").is_some())
+        .collect();
+    assert_eq!(written, [true, true, true, false, true, true, false]);
+    assert_eq!(store.get("live").await.expect("get"), Some(live));
+    for sid in ["first", "a", "b", "expired", "twice"] {
+        assert_eq!(
+            store.get(sid).await.expect("get").as_ref(),
+            Some(&*rec),
+            "{sid}"
+        );
+    }
+    let after = creates_logged(logs, &schema.name);
+    assert_eq!((after.0 - before.0, after.1 - before.1), (1, 1));
     schema.drop().await;
 }

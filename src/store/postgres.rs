@@ -29,6 +29,9 @@ use crate::record::SessionRecord;
 /// A live row's `sess` text and `expire` in seconds since the epoch.
 type Row = (String, f64);
 
+/// A row to create: `sid`, `sess` text, `expire` in seconds since the epoch.
+type NewRow = (String, String, f64);
+
 /// How long [`PostgresStore::connect`]'s pool waits for a connection before failing.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_millis(500);
 /// The server-side `statement_timeout` of [`PostgresStore::connect`]'s connections:
@@ -76,12 +79,13 @@ struct Inner {
 /// those bytes (only when it writes nothing does a second query tell a conflict from a
 /// destroyed session). Statements are prepared once per connection and cached.
 ///
-/// Loads that meet a busy moment share one statement: a thread runs at most a quarter
-/// of its connections' worth of loads at once (rounded up), and the loads that arrive
-/// while those run wait together for the next turn and go as one
-/// `SELECT ... WHERE sid = ANY($3)`, each ID asked once. Under load PostgreSQL runs
-/// one statement for many requests, and the other connections stay free for writes; a
-/// load never joins a statement already sent, so it sees every write made before it.
+/// Loads and creates that meet a busy moment share one statement: a thread runs at most
+/// a quarter of its connections' worth (rounded up) of loads at once, and as many
+/// creates; those that arrive while they run wait together for the next turn and go as
+/// one `SELECT ... WHERE sid = ANY($3)`, each ID asked once, or one
+/// `INSERT ... SELECT ... FROM unnest(...)`. Under load PostgreSQL runs one statement
+/// for many requests, and the other connections stay free for the other writes; a load
+/// never joins a statement already sent, so it sees every write made before it.
 ///
 /// # Connections
 ///
@@ -287,8 +291,9 @@ impl SessionStore for PostgresStore {
     ) -> StoreFuture<'a, Option<Version>> {
         self.bounded(async move {
             let json = rec.to_json();
-            let create = |s: &'a Inner, c| s.create(c, sid, rec, &json);
-            let written = self.run(Idempotent::No, create).await?;
+            let inner = self.ready().await?;
+            let expire = inner.expire_s(rec, crate::encoding::now_ms());
+            let written = inner.create_row(sid, &json, expire).await?;
             Ok(written.then(|| Version::from_bytes(json.into_bytes())))
         })
     }

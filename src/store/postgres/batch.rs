@@ -1,26 +1,29 @@
-//! Loads that meet a busy moment share one statement.
+//! Loads and creates that meet a busy moment share one statement.
 //!
-//! A load runs alone while its thread runs few other load statements (see `gather.rs`).
-//! When all their turns are taken, the first load to find so waits for the next turn,
-//! and the loads that arrive while it waits go with it: one
-//! `SELECT ... WHERE sid = ANY($3)` answers them all, each ID asked once. PostgreSQL
-//! then runs one statement where it ran many, and the connections beyond the loads'
-//! turns stay free for writes. A load never joins a statement already sent, so it reads
+//! An operation runs alone while its thread runs few others of its kind (see
+//! `gather.rs`). When all their turns are taken, the first to find so waits for the next
+//! turn, and the operations that arrive while it waits go with it: one
+//! `SELECT ... WHERE sid = ANY($3)` answers every load, each ID asked once, and one
+//! `INSERT ... SELECT ... FROM unnest(...)` writes every new row. PostgreSQL then runs
+//! one statement where it ran many, and the connections beyond these turns stay free for
+//! the other writes. An operation never joins a statement already sent, so a load reads
 //! the rows as they were when it arrived, or newer: a client's request sees what its
 //! earlier ones wrote.
 //!
-//! A load whose leader is dropped before it answers (timeout, client gone) runs alone.
+//! An operation whose leader is dropped before it answers (timeout, client gone) runs
+//! alone.
 
+use std::collections::HashSet;
+use std::iter;
 use std::sync::Arc;
 
 use sqlx::postgres::PgConnection;
 use sqlx::Arguments;
-use tokio::sync::oneshot;
 
-use super::gather::{Follower, Leader, Reply, Turn};
+use super::gather::{Gather, Leader, Turn};
 use super::local::{Idempotent, Lent};
 use super::sql::{ceil_s, or_lend};
-use super::{Inner, Row};
+use super::{Inner, NewRow, Row};
 use crate::encoding::now_ms;
 use crate::store::StoreError;
 
@@ -31,75 +34,164 @@ impl Inner {
     /// The live row of `sid`: alone when a turn is free, else in one statement with the
     /// loads that meet it.
     pub(super) async fn load_row(&self, sid: &str) -> Result<Option<Row>, StoreError> {
-        match self.conns.loads()?.turn(sid) {
-            Turn::Run(running) => {
-                let row = self.conns.run(Idempotent::Yes, |c| self.load(c, sid)).await;
-                drop(running);
-                row
-            }
-            Turn::Follow(reply) => Box::pin(self.follow(sid, reply)).await,
-            Turn::Lead(leader) => Box::pin(self.lead(sid, leader)).await,
-        }
+        let alone = async || self.conns.run(Idempotent::Yes, |c| self.load(c, sid)).await;
+        let together = async |others: &[String]| self.load_many(sid, others).await;
+        gathered(self.conns.loads()?, || sid.to_owned(), alone, together).await
     }
 
-    /// Waits for the row the leading load's statement found.
-    async fn follow(
+    /// Inserts the row unless a live one has the ID (an expired row, not yet pruned,
+    /// gives way); whether it did. Alone when a turn is free, else in one statement with
+    /// the creates that meet it.
+    pub(super) async fn create_row(
         &self,
         sid: &str,
-        reply: oneshot::Receiver<Reply>,
-    ) -> Result<Option<Row>, StoreError> {
-        match reply.await {
-            Ok(answer) => answer.map_err(StoreError::backend),
-            Err(_) => self.conns.run(Idempotent::Yes, |c| self.load(c, sid)).await,
-        }
+        json: &str,
+        expire: f64,
+    ) -> Result<bool, StoreError> {
+        let alone = async || {
+            let create = |c| self.create(c, sid, json, expire);
+            self.conns.run(Idempotent::No, create).await
+        };
+        let together =
+            async |others: &[NewRow]| self.create_many((sid, json, expire), others).await;
+        let item = || (sid.to_owned(), json.to_owned(), expire);
+        gathered(self.conns.creates()?, item, alone, together).await
     }
 
-    /// Waits for a turn, then loads `sid` and every load gathered meanwhile in one
-    /// statement, and answers each.
-    async fn lead(&self, sid: &str, leader: Leader) -> Result<Option<Row>, StoreError> {
-        let (running, followers) = leader.turn().await;
-        if followers.is_empty() {
-            let row = self.conns.run(Idempotent::Yes, |c| self.load(c, sid)).await;
-            drop(running);
-            return row;
-        }
-        let mut sids: Vec<&str> = followers.iter().map(|f| f.sid.as_str()).collect();
-        sids.push(sid);
+    /// The live rows of `own` and `others`, in one statement.
+    async fn load_many(
+        &self,
+        own: &str,
+        others: &[String],
+    ) -> Result<(Option<Row>, Vec<Option<Row>>), StoreError> {
+        let mut sids: Vec<&str> = others.iter().map(String::as_str).collect();
+        sids.push(own);
         sids.sort_unstable();
         sids.dedup();
-        let rows = self
-            .conns
-            .run(Idempotent::Yes, |c| self.load_many(c, &sids))
-            .await;
-        drop(running);
-        match rows {
-            Ok(mut rows) => {
-                rows.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-                answer(followers, |sid| Ok(find(&rows, sid)));
-                Ok(find(&rows, sid))
-            }
-            Err(e) => {
-                let e = Arc::new(e);
-                answer(followers, |_| Err(Arc::clone(&e)));
-                Err(StoreError::backend(e))
-            }
-        }
+        let select = |c| self.select_many(c, &sids);
+        let mut rows = self.conns.run(Idempotent::Yes, select).await?;
+        rows.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let theirs = others.iter().map(|sid| find(&rows, sid)).collect();
+        Ok((find(&rows, own), theirs))
     }
 
-    /// The live rows of `sids`.
-    async fn load_many(&self, mut c: PgConnection, sids: &[&str]) -> Lent<Vec<Found>> {
+    async fn select_many(&self, mut c: PgConnection, sids: &[&str]) -> Lent<Vec<Found>> {
         let args = or_lend!(c, self.args(3, ceil_s(now_ms()), |a| a.add(sids)));
         let q = sqlx::query_as_with::<_, Found, _>(self.sql.load_many.clone(), args);
         let rows = q.fetch_all(&mut c).await;
         (c, rows)
     }
+
+    /// Creates `own` and `others` in one statement; whether each was written. Of rows
+    /// with one ID, the first goes in and the others find it taken.
+    async fn create_many(
+        &self,
+        own: (&str, &str, f64),
+        others: &[NewRow],
+    ) -> Result<(bool, Vec<bool>), StoreError> {
+        let rows =
+            iter::once(own).chain(others.iter().map(|(s, j, e)| (s.as_str(), j.as_str(), *e)));
+        let mut seen = HashSet::with_capacity(others.len() + 1);
+        let first: Vec<bool> = rows.clone().map(|(sid, ..)| seen.insert(sid)).collect();
+        let (mut sids, mut jsons, mut expires) = (Vec::new(), Vec::new(), Vec::new());
+        for ((sid, json, expire), _) in rows.clone().zip(&first).filter(|(_, &f)| f) {
+            sids.push(sid);
+            jsons.push(json);
+            expires.push(expire);
+        }
+        let insert = |c| self.insert_many(c, &sids, &jsons, &expires);
+        let mut written = self.conns.run(Idempotent::No, insert).await?;
+        written.sort_unstable();
+        let was_written = |((sid, ..), first): ((&str, &str, f64), bool)| {
+            first && written.binary_search_by(|w| w.as_str().cmp(sid)).is_ok()
+        };
+        let mut answers = rows.zip(first).map(was_written);
+        let own = answers.next().unwrap_or(false);
+        Ok((own, answers.collect()))
+    }
+
+    /// The IDs of the rows written.
+    async fn insert_many(
+        &self,
+        mut c: PgConnection,
+        sids: &[&str],
+        jsons: &[&str],
+        expires: &[f64],
+    ) -> Lent<Vec<String>> {
+        let args = or_lend!(
+            c,
+            self.args(5, ceil_s(now_ms()), |a| {
+                a.add(expires)?;
+                a.add(jsons)?;
+                a.add(sids)
+            })
+        );
+        let q = sqlx::query_scalar_with::<_, String, _>(self.sql.create_many.clone(), args);
+        let written = q.fetch_all(&mut c).await;
+        (c, written)
+    }
 }
 
-/// Tells each follower its answer; one that gave up meanwhile is skipped.
-fn answer(followers: Vec<Follower>, mut reply: impl FnMut(&str) -> Reply) {
-    for f in followers {
-        let answer = reply(&f.sid);
-        let _ = f.reply.send(answer);
+/// Runs one operation of a kind that gathers: alone while a turn is free, else with
+/// those that meet it. `item` is what it asks, should it go with another's statement;
+/// `alone` runs it by itself; `together` runs it with the others' items and gives its
+/// own answer and theirs, in order.
+async fn gathered<I, A>(
+    gather: Arc<Gather<I, A>>,
+    item: impl FnOnce() -> I,
+    alone: impl AsyncFnOnce() -> Result<A, StoreError>,
+    together: impl AsyncFnOnce(&[I]) -> Result<(A, Vec<A>), StoreError>,
+) -> Result<A, StoreError> {
+    match gather.turn(item) {
+        Turn::Run(running) => {
+            let answer = alone().await;
+            drop(running);
+            answer
+        }
+        Turn::Follow(reply) => {
+            Box::pin(async move {
+                match reply.await {
+                    Ok(answer) => answer.map_err(StoreError::backend),
+                    Err(_) => alone().await,
+                }
+            })
+            .await
+        }
+        Turn::Lead(leader) => Box::pin(lead(leader, alone, together)).await,
+    }
+}
+
+/// Waits for a turn, then runs the leader's operation with those gathered meanwhile,
+/// and answers each.
+async fn lead<I, A>(
+    leader: Leader<I, A>,
+    alone: impl AsyncFnOnce() -> Result<A, StoreError>,
+    together: impl AsyncFnOnce(&[I]) -> Result<(A, Vec<A>), StoreError>,
+) -> Result<A, StoreError> {
+    let (running, followers) = leader.turn().await;
+    if followers.is_empty() {
+        let answer = alone().await;
+        drop(running);
+        return answer;
+    }
+    let (items, replies): (Vec<I>, Vec<_>) =
+        followers.into_iter().map(|f| (f.item, f.reply)).unzip();
+    let answers = together(&items).await;
+    drop(running);
+    match answers {
+        Ok((own, theirs)) => {
+            for (reply, answer) in replies.into_iter().zip(theirs) {
+                let _ = reply.send(Ok(answer));
+            }
+            Ok(own)
+        }
+        Err(e) => {
+            let e = Arc::new(e);
+            for reply in replies {
+                let _ = reply.send(Err(Arc::clone(&e)));
+            }
+            Err(StoreError::backend(e))
+        }
     }
 }
 

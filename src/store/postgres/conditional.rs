@@ -48,20 +48,19 @@ impl Inner {
         }))
     }
 
-    /// Inserts the row (`json`, the record's) unless a live one has the ID (an expired
-    /// row, not yet pruned, gives way); whether it did.
+    /// Inserts the row unless a live one has the ID (an expired row, not yet pruned,
+    /// gives way); whether it did.
     pub(super) async fn create(
         &self,
         mut c: PgConnection,
         sid: &str,
-        rec: &SessionRecord,
         json: &str,
+        expire: f64,
     ) -> Lent<bool> {
-        let now = now_ms();
         let args = or_lend!(
             c,
-            self.args(5, ceil_s(now), |a| {
-                a.add(self.expire_s(rec, now))?;
+            self.args(5, ceil_s(now_ms()), |a| {
+                a.add(expire)?;
                 a.add(json)?;
                 a.add(sid)
             })

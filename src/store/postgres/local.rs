@@ -32,7 +32,8 @@ use sqlx::ConnectOptions;
 use tokio::runtime::{Handle, Id};
 use tokio::sync::oneshot;
 
-use super::gather::Loads;
+use super::gather::{Gather, Gathers};
+use super::{NewRow, Row};
 use crate::store::StoreError;
 
 /// A connection lent to one operation, handed back with the operation's result.
@@ -68,8 +69,8 @@ pub(super) struct Connections(Arc<Shared>);
 struct Slot {
     per_thread: usize,
     state: Mutex<State>,
-    /// Turns to run a load statement on these connections.
-    loads: Arc<Loads>,
+    /// Turns to run loads and creates on these connections.
+    gathers: Gathers,
 }
 
 /// Invariant: `waiters` is empty unless `idle` is empty and `open == per_thread`.
@@ -139,9 +140,14 @@ impl Connections {
         }
     }
 
-    /// This thread's turns to run a load statement (see `gather.rs`).
-    pub(super) fn loads(&self) -> Result<Arc<Loads>, StoreError> {
-        Ok(Arc::clone(&self.slot()?.loads))
+    /// This thread's turns to run loads (see `gather.rs`).
+    pub(super) fn loads(&self) -> Result<Arc<Gather<String, Option<Row>>>, StoreError> {
+        Ok(Arc::clone(&self.slot()?.gathers.loads))
+    }
+
+    /// This thread's turns to run creates (see `gather.rs`).
+    pub(super) fn creates(&self) -> Result<Arc<Gather<NewRow, bool>>, StoreError> {
+        Ok(Arc::clone(&self.slot()?.gathers.creates))
     }
 
     /// A place among this thread's connections: taken now if one is free, else waited
@@ -202,7 +208,7 @@ impl Connections {
     fn new_slot(&self, runtime: Id) -> Arc<Slot> {
         let slot = Arc::new(Slot {
             per_thread: self.0.per_thread,
-            loads: Loads::new(load_limit(self.0.per_thread)),
+            gathers: Gathers::new(gather_limit(self.0.per_thread)),
             state: Mutex::new(State {
                 idle: Vec::new(),
                 open: 0,
@@ -227,10 +233,10 @@ impl Connections {
     }
 }
 
-/// Load statements that run at once on `per_thread` connections: a quarter of them
-/// (rounded up), so that loads gather into few statements and the others stay free for
-/// writes.
-fn load_limit(per_thread: usize) -> usize {
+/// Loads (and creates) that run at once on `per_thread` connections: a quarter of them
+/// (rounded up), so that they gather into few statements and the other connections stay
+/// free.
+fn gather_limit(per_thread: usize) -> usize {
     per_thread.div_ceil(4)
 }
 

@@ -48,6 +48,8 @@ pub(super) struct Sql {
     pub(super) set: SqlStr,
     /// `$3` the expiry, `$4` the JSON, `$5` the sid: inserts, or takes over an expired row.
     pub(super) create: SqlStr,
+    /// As `create` for arrays of rows; returns the sids written.
+    pub(super) create_many: SqlStr,
     /// `$3`–`$5` as in `create`, `$6` the expected `sess` text.
     pub(super) save_if: SqlStr,
     pub(super) touch: SqlStr,
@@ -96,6 +98,13 @@ impl Sql {
                 "INSERT INTO {t} AS cur (sess, expire, sid) VALUES ($4::json, {then}, $5) \
                  ON CONFLICT (sid) DO UPDATE SET sess = EXCLUDED.sess, expire = EXCLUDED.expire \
                  WHERE cur.expire < {now}"
+            )),
+            create_many: stmt(format!(
+                "INSERT INTO {t} AS cur (sess, expire, sid) \
+                 SELECT s::json, (to_timestamp(e) AT TIME ZONE $1), id \
+                 FROM unnest($3::float8[], $4::text[], $5::text[]) AS v(e, s, id) \
+                 ON CONFLICT (sid) DO UPDATE SET sess = EXCLUDED.sess, expire = EXCLUDED.expire \
+                 WHERE cur.expire < {now} RETURNING sid::text"
             )),
             // `COLLATE "C"`: equal means byte for byte, whatever the database's collation.
             save_if: stmt(format!(
