@@ -7,7 +7,8 @@
 #   scripts/cpu.sh ours_postgres read      # any benchmarks binary; read, count or new
 #
 # Starts its own Redis and PostgreSQL (as bench.sh does) and stops them at the end.
-# Environment: DURATION [5] seconds measured, after 2 s of warm-up.
+# Environment: DURATION [5] seconds measured, after 2 s of warm-up. For Redis it also
+# prints the commands per request (INFO commandstats over the measured run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -66,6 +67,7 @@ wrk=(taskset -c 1 wrk -t 1 -c 32 "${header[@]}" "http://127.0.0.1:$PORT$path")
 redis_pids=$(cat "$REDIS_DIR/standalone/redis.pid")
 postmaster=$(head -1 "$PG_DATA_DIR/postmaster.pid")
 pg_pids="$postmaster $(pgrep -d ' ' -P "$postmaster" || true)"
+redis-cli -u "$REDIS_URL" CONFIG RESETSTAT >/dev/null
 read -r su0 ss0 < <(ticks "$SERVER_PID")
 read -r pu0 ps0 < <(ticks $pg_pids)
 read -r ru0 rs0 < <(ticks $redis_pids)
@@ -80,3 +82,7 @@ echo "$BIN $SCENARIO: $(echo "$out" | awk '/Requests\/sec/ {print $2}') req/s; C
   "server $(per "$su0" "$su1") user + $(per "$ss0" "$ss1") system," \
   "postgres $(per "$pu0" "$pu1") + $(per "$ps0" "$ps1")," \
   "redis $(per "$ru0" "$ru1") + $(per "$rs0" "$rs1")"
+# Redis commands per request, by command (none for the other stores).
+redis-cli -u "$REDIS_URL" INFO commandstats | tr -d '\r' |
+  awk -F'[_:=,]' -v n="$requests" '/^cmdstat_/ && $4 / n >= 0.01 {
+    printf "  redis %s: %.2f calls, %.2f µs each\n", $2, $4 / n, $10 }'
