@@ -668,3 +668,39 @@ async fn creates_that_meet_a_busy_connection_share_one_statement() {
     assert_eq!((after.0 - before.0, after.1 - before.1), (1, 1));
     schema.drop().await;
 }
+
+/// When a shared statement fails, every load that went with it fails with it, and the
+/// loads after run again once the cause is gone: here the table is moved away while
+/// the loads wait behind the first, then moved back.
+#[actix_rt::test]
+async fn a_failed_shared_statement_fails_every_load_in_it_and_service_resumes() {
+    let schema = TestSchema::new().await;
+    let store = store_with(&schema, options(&unique_app("failed")))
+        .await
+        .connections_per_worker(1)
+        .build()
+        .expect("valid");
+    for i in 0..3 {
+        let rec = record(HOUR, json!({"n": i}));
+        store.set(&format!("s{i}"), &rec).await.expect("set");
+    }
+    let mut lock = lock_table(&schema).await;
+    let table = format!("\"{}\".\"session\"", schema.name);
+    let move_away = async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let sql = format!("ALTER TABLE {table} RENAME TO \"moved\"");
+        sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut *lock).await.expect("rename");
+        lock.commit().await.expect("commit");
+    };
+    let sids = ["s0", "s1", "s2", "s1", "s0"];
+    let loads = join_all(sids.iter().map(|sid| store.load(sid)));
+    let (loaded, ()) = tokio::join!(loads, move_away);
+    for (sid, found) in sids.iter().zip(loaded).skip(1) {
+        found.expect_err(&format!("{sid}: the table is gone"));
+    }
+    let back = format!("ALTER TABLE \"{}\".\"moved\" RENAME TO \"session\"", schema.name);
+    sqlx::raw_sql(AssertSqlSafe(back)).execute(&schema.pool).await.expect("rename back");
+    let found = store.load("s1").await.expect("load").expect("a live row");
+    assert_eq!(found.record.data["n"], json!(1));
+    schema.drop().await;
+}

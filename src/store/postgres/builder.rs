@@ -168,9 +168,11 @@ impl PostgresStoreBuilder {
     /// [`build`](Self::build).
     ///
     /// One connection serves one statement at a time: `n` is how many operations of one
-    /// worker reach the database at once. Raise it when requests of one worker often
-    /// wait on each other (slow statements, many concurrent requests); keep workers ×
-    /// `n` (for every app instance) under the server's `max_connections`.
+    /// worker reach the database at once. Of them, at most a quarter (rounded up) are
+    /// loads, and as many creates: the loads (creates) beyond those wait together and
+    /// share one statement. Raise `n` when requests of one worker often wait on each
+    /// other (slow statements, many concurrent writes); keep workers × `n` (for every
+    /// app instance) under the server's `max_connections`.
     ///
     /// ```no_run
     /// # fn f(pool: actix_express_session::store::sqlx::PgPool) {
