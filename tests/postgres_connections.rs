@@ -689,7 +689,10 @@ async fn a_failed_shared_statement_fails_every_load_in_it_and_service_resumes() 
     let move_away = async {
         tokio::time::sleep(Duration::from_millis(100)).await;
         let sql = format!("ALTER TABLE {table} RENAME TO \"moved\"");
-        sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut *lock).await.expect("rename");
+        sqlx::raw_sql(AssertSqlSafe(sql))
+            .execute(&mut *lock)
+            .await
+            .expect("rename");
         lock.commit().await.expect("commit");
     };
     let sids = ["s0", "s1", "s2", "s1", "s0"];
@@ -698,8 +701,14 @@ async fn a_failed_shared_statement_fails_every_load_in_it_and_service_resumes() 
     for (sid, found) in sids.iter().zip(loaded).skip(1) {
         found.expect_err(&format!("{sid}: the table is gone"));
     }
-    let back = format!("ALTER TABLE \"{}\".\"moved\" RENAME TO \"session\"", schema.name);
-    sqlx::raw_sql(AssertSqlSafe(back)).execute(&schema.pool).await.expect("rename back");
+    let back = format!(
+        "ALTER TABLE \"{}\".\"moved\" RENAME TO \"session\"",
+        schema.name
+    );
+    sqlx::raw_sql(AssertSqlSafe(back))
+        .execute(&schema.pool)
+        .await
+        .expect("rename back");
     let found = store.load("s1").await.expect("load").expect("a live row");
     assert_eq!(found.record.data["n"], json!(1));
     schema.drop().await;
