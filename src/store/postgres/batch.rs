@@ -11,7 +11,9 @@
 //! earlier ones wrote.
 //!
 //! An operation whose leader is dropped before it answers (timeout, client gone) runs
-//! alone.
+//! alone. For a create, the abandoned `INSERT` may have landed: the create then finds
+//! its ID taken (by its own row) and the middleware moves the session to a fresh ID,
+//! leaving that row to expire unused.
 
 use std::collections::HashSet;
 use std::iter;
