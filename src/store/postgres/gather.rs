@@ -114,7 +114,7 @@ impl<I, A> Gather<I, A> {
         })
     }
 
-    /// A turn comes free: it goes to the load waiting, if any.
+    /// A turn comes free: it goes to the operation waiting, if any.
     fn pass(&self) {
         let mut state = self.lock();
         let next = state.gathered.as_mut().and_then(|g| g.turn.take());
@@ -138,7 +138,7 @@ impl<I, A> Drop for Running<I, A> {
 pub(super) struct Leader<I, A> {
     gather: Arc<Gather<I, A>>,
     turn: oneshot::Receiver<()>,
-    /// Until it has its turn and has taken the loads gathered.
+    /// Until it has its turn and has taken the operations gathered.
     gathering: bool,
 }
 
