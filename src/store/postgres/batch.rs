@@ -94,12 +94,15 @@ impl Inner {
         let rows =
             iter::once(own).chain(others.iter().map(|(s, j, e)| (s.as_str(), j.as_str(), *e)));
         let mut seen = HashSet::with_capacity(others.len() + 1);
-        let first: Vec<bool> = rows.clone().map(|(sid, ..)| seen.insert(sid)).collect();
-        let (mut sids, mut jsons, mut expires) = (Vec::new(), Vec::new(), Vec::new());
-        for ((sid, json, expire), _) in rows.clone().zip(&first).filter(|(_, &f)| f) {
-            sids.push(sid);
-            jsons.push(json);
-            expires.push(expire);
+        let (mut first, mut sids, mut jsons, mut expires) = (vec![], vec![], vec![], vec![]);
+        for (sid, json, expire) in rows.clone() {
+            let new = seen.insert(sid);
+            first.push(new);
+            if new {
+                sids.push(sid);
+                jsons.push(json);
+                expires.push(expire);
+            }
         }
         let insert = |c| self.insert_many(c, &sids, &jsons, &expires);
         let mut written = self.conns.run(Idempotent::No, insert).await?;
