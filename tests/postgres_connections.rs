@@ -527,6 +527,13 @@ fn creates_logged(logs: &common::logs::Logs, schema: &str) -> (usize, usize) {
     logged(logs, schema, "AS cur", "unnest(")
 }
 
+/// Rolls back `lock` (from [`lock_table`]) after 100 ms, when the operations started
+/// beside it are on their way.
+async fn unlock_soon(lock: sqlx::Transaction<'static, sqlx::Postgres>) {
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    lock.rollback().await.expect("unlock");
+}
+
 /// Polls `fut` once; whether it finished.
 async fn poll_once<F: std::future::Future + Unpin>(fut: &mut F) -> bool {
     std::future::poll_fn(|cx| {
@@ -562,10 +569,7 @@ async fn loads_that_meet_a_busy_connection_share_one_statement() {
     // The table is locked until every load is on its way: the first holds the
     // connection, the others wait.
     let lock = lock_table(&schema).await;
-    let unlock = async {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        lock.rollback().await.expect("unlock");
-    };
+    let unlock = unlock_soon(lock);
     let loads = join_all(sids.iter().map(|sid| store.load(sid)));
     let (loaded, ()) = tokio::join!(loads, unlock);
     for (sid, found) in sids.iter().zip(loaded) {
@@ -610,10 +614,7 @@ async fn a_load_gathered_behind_one_that_gave_up_runs_alone() {
         "the third goes with the second"
     );
     drop(leader);
-    let unlock = async {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        lock.rollback().await.expect("unlock");
-    };
+    let unlock = unlock_soon(lock);
     let (first, follower, ()) = tokio::join!(first, follower, unlock);
     let n = |found: Result<Option<_>, _>| {
         let found: Option<actix_express_session::store::Loaded> = found.expect("load");
@@ -645,10 +646,7 @@ async fn creates_that_meet_a_busy_connection_share_one_statement() {
     let rec = Arc::new(record(HOUR, json!({"n": 1})));
     let sids = ["first", "a", "b", "live", "expired", "twice", "twice"];
     let lock = lock_table(&schema).await;
-    let unlock = async {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        lock.rollback().await.expect("unlock");
-    };
+    let unlock = unlock_soon(lock);
     let creates = join_all(sids.iter().map(|sid| store.create(sid, &rec)));
     let (created, ()) = tokio::join!(creates, unlock);
     let written: Vec<bool> = created
