@@ -527,6 +527,22 @@ fn creates_logged(logs: &common::logs::Logs, schema: &str) -> (usize, usize) {
     logged(logs, schema, "AS cur", "unnest(")
 }
 
+/// A store on the schema's table with one connection per thread, so that a second
+/// operation finds it busy, holding sessions `s0`, `s1`, ... (`sessions` of them), each
+/// `{"n": i}`.
+async fn one_connection_store(schema: &TestSchema, what: &str, sessions: u64) -> PostgresStore {
+    let store = store_with(schema, options(&unique_app(what)))
+        .await
+        .connections_per_worker(1)
+        .build()
+        .expect("valid");
+    for i in 0..sessions {
+        let rec = record(HOUR, json!({"n": i}));
+        store.set(&format!("s{i}"), &rec).await.expect("set");
+    }
+    store
+}
+
 /// Rolls back `lock` (from [`lock_table`]) after 100 ms, when the operations started
 /// beside it are on their way.
 async fn unlock_soon(lock: sqlx::Transaction<'static, sqlx::Postgres>) {
@@ -550,15 +566,7 @@ async fn poll_once<F: std::future::Future + Unpin>(fut: &mut F) -> bool {
 async fn loads_that_meet_a_busy_connection_share_one_statement() {
     let logs = common::logs::Logs::capture(tracing::Level::DEBUG);
     let schema = TestSchema::new().await;
-    let store = store_with(&schema, options(&unique_app("gather")))
-        .await
-        .connections_per_worker(1)
-        .build()
-        .expect("valid");
-    for i in 0..4 {
-        let rec = record(HOUR, json!({"n": i}));
-        store.set(&format!("s{i}"), &rec).await.expect("set");
-    }
+    let store = one_connection_store(&schema, "gather", 4).await;
     let before = loads_logged(logs, &schema.name);
     let sids: Vec<String> = (0..12)
         .map(|i| match i {
@@ -592,15 +600,7 @@ async fn loads_that_meet_a_busy_connection_share_one_statement() {
 #[actix_rt::test]
 async fn a_load_gathered_behind_one_that_gave_up_runs_alone() {
     let schema = TestSchema::new().await;
-    let store = store_with(&schema, options(&unique_app("leader")))
-        .await
-        .connections_per_worker(1)
-        .build()
-        .expect("valid");
-    for i in 0..3 {
-        let rec = record(HOUR, json!({"n": i}));
-        store.set(&format!("s{i}"), &rec).await.expect("set");
-    }
+    let store = one_connection_store(&schema, "leader", 3).await;
     let lock = lock_table(&schema).await;
     let (mut first, mut leader, mut follower) =
         (store.load("s0"), store.load("s1"), store.load("s2"));
@@ -632,11 +632,7 @@ async fn a_load_gathered_behind_one_that_gave_up_runs_alone() {
 async fn creates_that_meet_a_busy_connection_share_one_statement() {
     let logs = common::logs::Logs::capture(tracing::Level::DEBUG);
     let schema = TestSchema::new().await;
-    let store = store_with(&schema, options(&unique_app("create")))
-        .await
-        .connections_per_worker(1)
-        .build()
-        .expect("valid");
+    let store = one_connection_store(&schema, "create", 0).await;
     let live = record(HOUR, json!({"owner": "someone else"}));
     store.set("live", &live).await.expect("set");
     let expired = record(Some(-5_000), json!({}));
@@ -673,15 +669,7 @@ async fn creates_that_meet_a_busy_connection_share_one_statement() {
 #[actix_rt::test]
 async fn a_failed_shared_statement_fails_every_load_in_it_and_service_resumes() {
     let schema = TestSchema::new().await;
-    let store = store_with(&schema, options(&unique_app("failed")))
-        .await
-        .connections_per_worker(1)
-        .build()
-        .expect("valid");
-    for i in 0..3 {
-        let rec = record(HOUR, json!({"n": i}));
-        store.set(&format!("s{i}"), &rec).await.expect("set");
-    }
+    let store = one_connection_store(&schema, "failed", 3).await;
     let mut lock = lock_table(&schema).await;
     let table = format!("\"{}\".\"session\"", schema.name);
     let move_away = async {
