@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use std::sync::Arc;
 
-use actix_express_session::store::{SaveOutcome, SessionStore};
+use actix_express_session::store::{SaveOutcome, SessionStore, Version};
 use actix_express_session::{CookieOptions, MemoryStore, SessionMiddleware};
 use common::conformance::record;
 use common::{app, body, get, pair, set_cookie, SECRET};
@@ -138,6 +138,54 @@ async fn touch_stores_the_touched_cookie_with_the_stored_data() {
         "not revived"
     );
     assert_eq!(store.entry_count(), 1, "only `t` is left");
+}
+
+/// A created session is kept packed until its first load: every way of reading it gives
+/// the record as created (its key order, nested values and cookie), before and after
+/// that load, and a touch or a conflicting save in between loses nothing.
+#[actix_rt::test]
+async fn a_created_session_reads_back_whole_before_and_after_its_first_load() {
+    let store = MemoryStore::new();
+    let rec = record(
+        Some(60_000),
+        json!({"user": {"id": 7, "roles": ["a", "b"]}, "cart": [1, 2.5, null], "n": 1}),
+    );
+    let json = rec.to_json();
+    let version = store
+        .create("c", &Arc::new(rec.clone()))
+        .await
+        .expect("create")
+        .expect("a free ID");
+    let got = store.get("c").await.expect("get").expect("found");
+    assert_eq!(got.to_json(), json, "get, before any load");
+    let all = store.all().await.expect("all");
+    assert_eq!(all["c"].to_json(), json, "all, before any load");
+
+    let touched = record(Some(3_600_000), json!({"ignored": true}));
+    store.touch("c", &touched).await.expect("touch");
+    let stale = Arc::new(record(Some(60_000), json!({"n": 2})));
+    let other = Version::from_number(version.as_number().expect("a number") + 1_000);
+    let outcome = store.save_if("c", &stale, &other).await;
+    let Ok(SaveOutcome::Conflict(Some(current))) = outcome else {
+        panic!("a save against another version conflicts: {outcome:?}");
+    };
+    assert_eq!(
+        current.record.data, rec.data,
+        "the current record, data kept"
+    );
+    assert_eq!(current.record.cookie.expires(), touched.cookie.expires());
+
+    let loaded = store.load("c").await.expect("load").expect("found");
+    assert_eq!(loaded.record.data, rec.data);
+    let again = store.load("c").await.expect("load").expect("found");
+    assert!(
+        Arc::ptr_eq(&loaded.record, &again.record),
+        "shared once loaded"
+    );
+    assert_eq!(
+        again.version, version,
+        "neither the touch nor the load wrote"
+    );
 }
 
 /// Through the middleware: a read some seconds after the session was made touches it,

@@ -8,10 +8,14 @@ use std::time::Duration;
 
 use futures_util::future::{ready, FutureExt};
 
+use self::stored::Stored;
 use super::{Loaded, SaveOutcome, SessionStore, StoreError, StoreFuture, Version};
+use crate::cookie::SessionCookie;
 use crate::encoding::{ms_system_time, now_ms};
 use crate::key_hash::KeyHash;
 use crate::record::SessionRecord;
+
+mod stored;
 
 const DAY: Duration = Duration::from_secs(86_400);
 /// The default [`MemoryStoreBuilder::max_sessions`].
@@ -27,12 +31,10 @@ const SWEEP_BATCH: usize = 256;
 /// soonest-expiring entries scans the shard, so the scan is paid once per many inserts.
 const EVICT_SHARE: usize = 256;
 
-/// One stored session: the parsed record, shared read-only with the requests that load
-/// it (a request that changes its session copies it first, so nothing reaches the store
-/// without a save), the version of this write, and when it expires and was last
-/// extended.
+/// One stored session: its record (see [`Stored`]), the version of this write, and when
+/// it expires and was last extended.
 struct Entry {
-    record: Arc<SessionRecord>,
+    record: Stored,
     version: u64,
     expires_ms: i64,
     extended_ms: i64,
@@ -43,9 +45,21 @@ impl Entry {
         self.expires_ms > now
     }
 
-    fn loaded(&self) -> Loaded {
+    /// The entry as loaded, if its record is unpacked (a read lock's view).
+    fn shared(&self) -> Option<Loaded> {
+        let record = self.record.shared()?;
+        Some(self.loaded(Arc::clone(record)))
+    }
+
+    /// The entry as loaded, unpacking its record first if need be.
+    fn unpacked(&mut self) -> Loaded {
+        let record = self.record.unpack();
+        self.loaded(record)
+    }
+
+    fn loaded(&self, record: Arc<SessionRecord>) -> Loaded {
         Loaded {
-            record: Arc::clone(&self.record),
+            record,
             version: Version::from_number(self.version),
             extended_at: Some(ms_system_time(self.extended_ms)),
         }
@@ -80,7 +94,9 @@ struct Inner {
 ///
 /// Records are kept parsed and shared read-only with the requests that load them: a read
 /// costs no JSON parse and no copy, and a request copies its session only when it
-/// changes it, so nothing reaches the store without a save. `create`, `save_if` and
+/// changes it, so nothing reaches the store without a save. A created session is kept
+/// packed (about a third of the memory) until its first load unpacks it, so sessions
+/// that are never read again stay small. `create`, `save_if` and
 /// `touch` are atomic under the shard's lock; `touch` stores the touched cookie (its new
 /// `expires`) with the stored data, as express-session's `MemoryStore` does.
 ///
@@ -151,8 +167,9 @@ impl MemoryStoreBuilder {
     }
 
     /// The most sessions the store holds, expired ones not yet evicted included.
-    /// Default 100 000: about 100 MB for small sessions (a parsed session of ~100 bytes of
-    /// JSON costs about 1 KB resident, see BENCHMARKS.md), safe in a small container.
+    /// Default 100 000: at most about 100 MB for small sessions (one of ~100 bytes of JSON
+    /// costs about 400 bytes resident until it is first loaded and about 1 KB once in
+    /// use, see BENCHMARKS.md), safe in a small container.
     /// More live sessions than that in one process is a case for a shared store (Redis,
     /// PostgreSQL), or raise the limit; `usize::MAX` removes it. A value of 0 counts as 1.
     ///
@@ -237,8 +254,8 @@ impl MemoryStore {
         &self.inner.shards[(high % self.inner.shards.len() as u64) as usize]
     }
 
-    fn expiry_of(&self, rec: &SessionRecord, now: i64) -> i64 {
-        rec.cookie
+    fn expiry_of(&self, cookie: &SessionCookie, now: i64) -> i64 {
+        cookie
             .expires_unix_ms()
             .unwrap_or_else(|| now.saturating_add(self.inner.default_ttl_ms))
     }
@@ -273,17 +290,30 @@ impl MemoryStore {
         None
     }
 
-    fn entry(&self, rec: Arc<SessionRecord>) -> Entry {
+    /// The live entry as loaded: under the read lock when its record is unpacked, else
+    /// under the write lock, unpacking it.
+    fn load_now(&self, sid: &str) -> Option<Loaded> {
+        if let Some(loaded) = self.read_live(sid, Entry::shared)? {
+            return Some(loaded);
+        }
+        let now = now_ms();
+        let mut map = write(self.shard(sid));
+        map.get_mut(sid)
+            .filter(|e| e.live(now))
+            .map(Entry::unpacked)
+    }
+
+    fn entry(&self, rec: Stored) -> Entry {
         let now = now_ms();
         Entry {
-            expires_ms: self.expiry_of(&rec, now),
+            expires_ms: self.expiry_of(rec.cookie(), now),
             extended_ms: now,
             record: rec,
             version: self.inner.writes.fetch_add(1, Ordering::Relaxed) + 1,
         }
     }
 
-    fn set_now(&self, sid: &str, rec: Arc<SessionRecord>) -> u64 {
+    fn set_now(&self, sid: &str, rec: Stored) -> u64 {
         let entry = self.entry(rec);
         let version = entry.version;
         let shard = self.shard(sid);
@@ -291,14 +321,14 @@ impl MemoryStore {
         version
     }
 
-    fn create_now(&self, sid: &str, rec: &Arc<SessionRecord>) -> Option<Version> {
+    fn create_now(&self, sid: &str, rec: &SessionRecord) -> Option<Version> {
         let now = now_ms();
         let shard = self.shard(sid);
         let mut map = write(shard);
         if map.get(sid).is_some_and(|e| e.live(now)) {
             return None;
         }
-        let entry = self.entry(Arc::clone(rec));
+        let entry = self.entry(Stored::packed(rec));
         let version = Version::from_number(entry.version);
         self.insert_bounded(&mut map, shard.cap, sid, entry);
         Some(version)
@@ -326,14 +356,14 @@ impl MemoryStore {
     fn save_if_now(&self, sid: &str, rec: &Arc<SessionRecord>, expected: &Version) -> SaveOutcome {
         let now = now_ms();
         let mut map = write(self.shard(sid));
-        let Some(current) = map.get(sid).filter(|e| e.live(now)) else {
+        let Some(current) = map.get_mut(sid).filter(|e| e.live(now)) else {
             remove_expired(&mut map, sid, now);
             return SaveOutcome::Gone;
         };
         if expected.as_number() != Some(current.version) {
-            return SaveOutcome::Conflict(Some(current.loaded()));
+            return SaveOutcome::Conflict(Some(current.unpacked()));
         }
-        let entry = self.entry(Arc::clone(rec));
+        let entry = self.entry(Stored::Shared(Arc::clone(rec)));
         let version = Version::from_number(entry.version);
         map.insert(sid.into(), entry);
         SaveOutcome::Saved(version)
@@ -349,13 +379,10 @@ impl MemoryStore {
             remove_expired(&mut map, sid, now);
             return;
         };
-        if entry.record.cookie != rec.cookie {
-            entry.record = Arc::new(SessionRecord {
-                cookie: rec.cookie.clone(),
-                data: entry.record.data.clone(),
-            });
+        if *entry.record.cookie() != rec.cookie {
+            entry.record.set_cookie(&rec.cookie);
         }
-        entry.expires_ms = self.expiry_of(rec, now);
+        entry.expires_ms = self.expiry_of(&rec.cookie, now);
         entry.extended_ms = now;
     }
 
@@ -364,7 +391,7 @@ impl MemoryStore {
         let mut out = HashMap::new();
         for shard in self.inner.shards.iter() {
             for (sid, e) in read(shard).iter().filter(|(_, e)| e.live(now)) {
-                out.insert(sid.to_string(), SessionRecord::clone(&e.record));
+                out.insert(sid.to_string(), e.record.to_record());
             }
         }
         Ok(out)
@@ -471,13 +498,13 @@ fn write(shard: &Shard) -> std::sync::RwLockWriteGuard<'_, Map> {
 impl SessionStore for MemoryStore {
     fn get<'a>(&'a self, sid: &'a str) -> StoreFuture<'a, Option<SessionRecord>> {
         self.ensure_sweeper();
-        let found = self.read_live(sid, |e| SessionRecord::clone(&e.record));
+        let found = self.read_live(sid, |e| e.record.to_record());
         ready(Ok(found)).boxed()
     }
 
     fn set<'a>(&'a self, sid: &'a str, rec: &'a SessionRecord) -> StoreFuture<'a, ()> {
         self.ensure_sweeper();
-        self.set_now(sid, Arc::new(rec.clone()));
+        self.set_now(sid, Stored::packed(rec));
         ready(Ok(())).boxed()
     }
 
@@ -491,10 +518,11 @@ impl SessionStore for MemoryStore {
         ready(Ok(())).boxed()
     }
 
-    /// The stored record itself, shared (no copy, no parse).
+    /// The stored record itself, shared (no copy, no parse; a packed record is unpacked
+    /// once, by its first load).
     fn load<'a>(&'a self, sid: &'a str) -> StoreFuture<'a, Option<Loaded>> {
         self.ensure_sweeper();
-        ready(Ok(self.read_live(sid, Entry::loaded))).boxed()
+        ready(Ok(self.load_now(sid))).boxed()
     }
 
     /// Atomic under the shard's lock.
