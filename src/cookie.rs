@@ -314,8 +314,8 @@ impl SessionCookie {
         self.partitioned == Some(true)
     }
 
-    /// An allocation-free stand-in (unit tests; what the memory store leaves behind
-    /// while it moves a cookie).
+    /// An allocation-free stand-in, for unit tests.
+    #[cfg(test)]
     pub(crate) fn placeholder() -> Self {
         SessionCookie {
             original_max_age: None,

@@ -52,9 +52,9 @@ impl Entry {
     }
 
     /// The entry as loaded, unpacking its record first if need be.
-    fn unpacked(&mut self) -> Loaded {
-        let record = self.record.unpack();
-        self.loaded(record)
+    fn unpacked(&mut self) -> Result<Loaded, StoreError> {
+        let record = self.record.unpack().map_err(StoreError::Serialization)?;
+        Ok(self.loaded(record))
     }
 
     fn loaded(&self, record: Arc<SessionRecord>) -> Loaded {
@@ -95,8 +95,8 @@ struct Inner {
 /// Records are kept parsed and shared read-only with the requests that load them: a read
 /// costs no JSON parse and no copy, and a request copies its session only when it
 /// changes it, so nothing reaches the store without a save. A created session is kept
-/// packed (about a third of the memory) until its first load unpacks it, so sessions
-/// that are never read again stay small. `create`, `save_if` and
+/// as its JSON text (about a quarter of the memory) until its first load parses it, so
+/// sessions that are never read again stay small. `create`, `save_if` and
 /// `touch` are atomic under the shard's lock; `touch` stores the touched cookie (its new
 /// `expires`) with the stored data, as express-session's `MemoryStore` does.
 ///
@@ -168,7 +168,7 @@ impl MemoryStoreBuilder {
 
     /// The most sessions the store holds, expired ones not yet evicted included.
     /// Default 100 000: at most about 100 MB for small sessions (one of ~100 bytes of JSON
-    /// costs about 400 bytes resident until it is first loaded and about 1 KB once in
+    /// costs about 260 bytes resident until it is first loaded and about 1 KB once in
     /// use, see BENCHMARKS.md), safe in a small container.
     /// More live sessions than that in one process is a case for a shared store (Redis,
     /// PostgreSQL), or raise the limit; `usize::MAX` removes it. A value of 0 counts as 1.
@@ -292,29 +292,30 @@ impl MemoryStore {
 
     /// The live entry as loaded: under the read lock when its record is unpacked, else
     /// under the write lock, unpacking it.
-    fn load_now(&self, sid: &str) -> Option<Loaded> {
-        if let Some(loaded) = self.read_live(sid, Entry::shared)? {
-            return Some(loaded);
+    fn load_now(&self, sid: &str) -> Result<Option<Loaded>, StoreError> {
+        match self.read_live(sid, Entry::shared) {
+            None => return Ok(None),
+            Some(Some(loaded)) => return Ok(Some(loaded)),
+            Some(None) => {}
         }
         let now = now_ms();
         let mut map = write(self.shard(sid));
-        map.get_mut(sid)
-            .filter(|e| e.live(now))
-            .map(Entry::unpacked)
+        let entry = map.get_mut(sid).filter(|e| e.live(now));
+        entry.map(Entry::unpacked).transpose()
     }
 
-    fn entry(&self, rec: Stored) -> Entry {
+    fn entry(&self, rec: Stored, cookie: &SessionCookie) -> Entry {
         let now = now_ms();
         Entry {
-            expires_ms: self.expiry_of(rec.cookie(), now),
+            expires_ms: self.expiry_of(cookie, now),
             extended_ms: now,
             record: rec,
             version: self.inner.writes.fetch_add(1, Ordering::Relaxed) + 1,
         }
     }
 
-    fn set_now(&self, sid: &str, rec: Stored) -> u64 {
-        let entry = self.entry(rec);
+    fn set_now(&self, sid: &str, rec: &SessionRecord) -> u64 {
+        let entry = self.entry(Stored::packed(rec), &rec.cookie);
         let version = entry.version;
         let shard = self.shard(sid);
         self.insert_bounded(&mut write(shard), shard.cap, sid, entry);
@@ -328,7 +329,7 @@ impl MemoryStore {
         if map.get(sid).is_some_and(|e| e.live(now)) {
             return None;
         }
-        let entry = self.entry(Stored::packed(rec));
+        let entry = self.entry(Stored::packed(rec), &rec.cookie);
         let version = Version::from_number(entry.version);
         self.insert_bounded(&mut map, shard.cap, sid, entry);
         Some(version)
@@ -353,37 +354,45 @@ impl MemoryStore {
         map.insert(sid.into(), entry);
     }
 
-    fn save_if_now(&self, sid: &str, rec: &Arc<SessionRecord>, expected: &Version) -> SaveOutcome {
+    fn save_if_now(
+        &self,
+        sid: &str,
+        rec: &Arc<SessionRecord>,
+        expected: &Version,
+    ) -> Result<SaveOutcome, StoreError> {
         let now = now_ms();
         let mut map = write(self.shard(sid));
         let Some(current) = map.get_mut(sid).filter(|e| e.live(now)) else {
             remove_expired(&mut map, sid, now);
-            return SaveOutcome::Gone;
+            return Ok(SaveOutcome::Gone);
         };
         if expected.as_number() != Some(current.version) {
-            return SaveOutcome::Conflict(Some(current.unpacked()));
+            return Ok(SaveOutcome::Conflict(Some(current.unpacked()?)));
         }
-        let entry = self.entry(Stored::Shared(Arc::clone(rec)));
+        let entry = self.entry(Stored::Shared(Arc::clone(rec)), &rec.cookie);
         let version = Version::from_number(entry.version);
         map.insert(sid.into(), entry);
-        SaveOutcome::Saved(version)
+        Ok(SaveOutcome::Saved(version))
     }
 
     /// Moves the live entry's expiry to `rec.cookie`'s and stores that cookie with the
     /// stored data, as express-session's `MemoryStore.touch` does: the next load sees
     /// the renewed `expires`. The version stays, so that a save in flight still lands.
-    fn touch_now(&self, sid: &str, rec: &SessionRecord) {
+    fn touch_now(&self, sid: &str, rec: &SessionRecord) -> Result<(), StoreError> {
         let now = now_ms();
         let mut map = write(self.shard(sid));
         let Some(entry) = map.get_mut(sid).filter(|e| e.live(now)) else {
             remove_expired(&mut map, sid, now);
-            return;
+            return Ok(());
         };
-        if *entry.record.cookie() != rec.cookie {
-            entry.record.set_cookie(&rec.cookie);
-        }
-        entry.expires_ms = self.expiry_of(&rec.cookie, now);
+        let cookie = &rec.cookie;
+        entry
+            .record
+            .set_cookie(cookie)
+            .map_err(StoreError::Serialization)?;
+        entry.expires_ms = self.expiry_of(cookie, now);
         entry.extended_ms = now;
+        Ok(())
     }
 
     fn all_now(&self) -> Result<HashMap<String, SessionRecord>, StoreError> {
@@ -391,7 +400,8 @@ impl MemoryStore {
         let mut out = HashMap::new();
         for shard in self.inner.shards.iter() {
             for (sid, e) in read(shard).iter().filter(|(_, e)| e.live(now)) {
-                out.insert(sid.to_string(), e.record.to_record());
+                let rec = e.record.to_record().map_err(StoreError::Serialization)?;
+                out.insert(sid.to_string(), rec);
             }
         }
         Ok(out)
@@ -499,12 +509,13 @@ impl SessionStore for MemoryStore {
     fn get<'a>(&'a self, sid: &'a str) -> StoreFuture<'a, Option<SessionRecord>> {
         self.ensure_sweeper();
         let found = self.read_live(sid, |e| e.record.to_record());
-        ready(Ok(found)).boxed()
+        let found = found.transpose().map_err(StoreError::Serialization);
+        ready(found).boxed()
     }
 
     fn set<'a>(&'a self, sid: &'a str, rec: &'a SessionRecord) -> StoreFuture<'a, ()> {
         self.ensure_sweeper();
-        self.set_now(sid, Stored::packed(rec));
+        self.set_now(sid, rec);
         ready(Ok(())).boxed()
     }
 
@@ -514,15 +525,14 @@ impl SessionStore for MemoryStore {
     }
 
     fn touch<'a>(&'a self, sid: &'a str, rec: &'a SessionRecord) -> StoreFuture<'a, ()> {
-        self.touch_now(sid, rec);
-        ready(Ok(())).boxed()
+        ready(self.touch_now(sid, rec)).boxed()
     }
 
-    /// The stored record itself, shared (no copy, no parse; a packed record is unpacked
+    /// The stored record itself, shared (no copy, no parse; a created record is parsed
     /// once, by its first load).
     fn load<'a>(&'a self, sid: &'a str) -> StoreFuture<'a, Option<Loaded>> {
         self.ensure_sweeper();
-        ready(Ok(self.load_now(sid))).boxed()
+        ready(self.load_now(sid)).boxed()
     }
 
     /// Atomic under the shard's lock.
@@ -542,7 +552,7 @@ impl SessionStore for MemoryStore {
         rec: &'a Arc<SessionRecord>,
         expected: &'a Version,
     ) -> StoreFuture<'a, SaveOutcome> {
-        ready(Ok(self.save_if_now(sid, rec, expected))).boxed()
+        ready(self.save_if_now(sid, rec, expected)).boxed()
     }
 
     fn all(&self) -> StoreFuture<'_, HashMap<String, SessionRecord>> {
