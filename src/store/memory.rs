@@ -304,8 +304,7 @@ impl MemoryStore {
         entry.map(Entry::unpacked).transpose()
     }
 
-    fn entry(&self, rec: Stored, cookie: &SessionCookie) -> Entry {
-        let now = now_ms();
+    fn entry(&self, rec: Stored, cookie: &SessionCookie, now: i64) -> Entry {
         Entry {
             expires_ms: self.expiry_of(cookie, now),
             extended_ms: now,
@@ -315,7 +314,7 @@ impl MemoryStore {
     }
 
     fn set_now(&self, sid: &str, rec: &SessionRecord) -> u64 {
-        let entry = self.entry(Stored::packed(rec), &rec.cookie);
+        let entry = self.entry(Stored::packed(rec), &rec.cookie, now_ms());
         let version = entry.version;
         let shard = self.shard(sid);
         self.insert_bounded(&mut write(shard), shard.cap, sid, entry);
@@ -329,7 +328,7 @@ impl MemoryStore {
         if map.get(sid).is_some_and(|e| e.live(now)) {
             return None;
         }
-        let entry = self.entry(Stored::packed(rec), &rec.cookie);
+        let entry = self.entry(Stored::packed(rec), &rec.cookie, now);
         let version = Version::from_number(entry.version);
         self.insert_bounded(&mut map, shard.cap, sid, entry);
         Some(version)
@@ -369,9 +368,12 @@ impl MemoryStore {
         if expected.as_number() != Some(current.version) {
             return Ok(SaveOutcome::Conflict(Some(current.unpacked()?)));
         }
-        let entry = self.entry(Stored::Shared(Arc::clone(rec)), &rec.cookie);
+        let entry = self.entry(Stored::Shared(Arc::clone(rec)), &rec.cookie, now);
         let version = Version::from_number(entry.version);
-        map.insert(sid.into(), entry);
+        // In place (the key stays), and the old record is freed once the lock is let go.
+        let replaced = std::mem::replace(current, entry);
+        drop(map);
+        drop(replaced);
         Ok(SaveOutcome::Saved(version))
     }
 
