@@ -73,8 +73,25 @@ impl SessionRecord {
 
     /// The JSON text a store keeps.
     pub fn to_json(&self) -> String {
-        // Serializing a map of JSON values into a String cannot fail.
-        serde_json::to_string(self).unwrap_or_default()
+        let mut out = Vec::with_capacity(128);
+        self.write_json(&mut out);
+        // JSON written from strings is UTF-8.
+        String::from_utf8(out).unwrap_or_default()
+    }
+
+    /// Appends the JSON text a store keeps: what `Serialize` writes, the cookie by hand.
+    pub(crate) fn write_json(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"{\"cookie\":");
+        self.cookie.write_json(out);
+        // `cookie` is the cookie's own: a `cookie` key in `data` is never written.
+        for (key, value) in self.data.iter().filter(|(key, _)| *key != "cookie") {
+            out.push(b',');
+            // Writing JSON into a Vec cannot fail.
+            let _ = serde_json::to_writer(&mut *out, key);
+            out.push(b':');
+            let _ = serde_json::to_writer(&mut *out, value);
+        }
+        out.push(b'}');
     }
 
     /// When the session was created, from [`CREATED_AT_KEY`], in ms since the epoch.

@@ -258,6 +258,8 @@ proptest! {
         let text = Value::Object(stored).to_string();
         let record = SessionRecord::from_json(text.as_bytes()).expect("express-session's fields parse");
         let json = record.to_json();
+        let serialized = serde_json::to_string(&record).expect("serializes");
+        prop_assert_eq!(&json, &serialized, "to_json writes what Serialize writes");
         let again = SessionRecord::from_json(json.as_bytes()).expect("to_json is readable");
         prop_assert_eq!(&again, &record, "{} -> {}", text, json);
         prop_assert_eq!(again.to_json(), json.clone(), "stable after one round");

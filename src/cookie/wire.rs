@@ -8,6 +8,59 @@ use serde::{Deserialize, Deserializer, Serializer};
 use super::{Priority, SameSite};
 use crate::encoding::{format_iso, parse_iso};
 
+impl super::SessionCookie {
+    /// Appends the cookie's JSON, byte for byte what its `Serialize` writes, without
+    /// serde's per-field work: the field names are written as they are (they need no
+    /// escaping), and only `domain` and `path` go through the JSON string writer.
+    pub(crate) fn write_json(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"{\"originalMaxAge\":");
+        write_value(out, &self.original_max_age);
+        if let Some(partitioned) = self.partitioned {
+            out.extend_from_slice(b",\"partitioned\":");
+            write_value(out, &partitioned);
+        }
+        if let Some(priority) = self.priority {
+            out.extend_from_slice(b",\"priority\":");
+            write_word(out, priority::NAMES[priority as usize]);
+        }
+        out.extend_from_slice(b",\"expires\":");
+        match self.expires {
+            Some(ms) => write_word(out, &format_iso(ms)),
+            None => out.extend_from_slice(b"null"),
+        }
+        if let Some(secure) = self.secure {
+            out.extend_from_slice(b",\"secure\":");
+            write_value(out, &secure);
+        }
+        out.extend_from_slice(b",\"httpOnly\":");
+        write_value(out, &self.http_only);
+        if let Some(domain) = &self.domain {
+            out.extend_from_slice(b",\"domain\":");
+            write_value(out, domain);
+        }
+        out.extend_from_slice(b",\"path\":");
+        write_value(out, &self.path);
+        if let Some(same_site) = self.same_site {
+            out.extend_from_slice(b",\"sameSite\":");
+            write_word(out, same_site::name(same_site));
+        }
+        out.push(b'}');
+    }
+}
+
+/// Appends `value` as JSON (a number, a boolean, an escaped string or `null`).
+fn write_value(out: &mut Vec<u8>, value: &impl serde::Serialize) {
+    // Writing JSON into a Vec cannot fail.
+    let _ = serde_json::to_writer(out, value);
+}
+
+/// Appends a string that needs no escaping (a date, a keyword), quoted.
+fn write_word(out: &mut Vec<u8>, word: &str) {
+    out.push(b'"');
+    out.extend_from_slice(word.as_bytes());
+    out.push(b'"');
+}
+
 pub(super) fn ser_date<S: Serializer>(ms: &Option<i64>, s: S) -> Result<S::Ok, S::Error> {
     match ms {
         Some(ms) => s.serialize_str(&format_iso(*ms)),
@@ -36,13 +89,19 @@ pub(super) mod same_site {
         v: &Option<SameSite>,
         s: S,
     ) -> Result<S::Ok, S::Error> {
-        let text = match v {
-            Some(SameSite::Strict) => "strict",
-            Some(SameSite::Lax) => "lax",
-            Some(SameSite::None) => "none",
-            None => return s.serialize_none(),
-        };
-        s.serialize_str(text)
+        match v {
+            Some(same_site) => s.serialize_str(name(*same_site)),
+            None => s.serialize_none(),
+        }
+    }
+
+    /// How a stored record spells it.
+    pub(super) fn name(same_site: SameSite) -> &'static str {
+        match same_site {
+            SameSite::Strict => "strict",
+            SameSite::Lax => "lax",
+            SameSite::None => "none",
+        }
     }
 
     /// Node accepts `true` (strict), `false` (no attribute) or a string in any case.
@@ -64,12 +123,15 @@ pub(super) mod same_site {
 pub(super) mod priority {
     use super::*;
 
+    /// How a stored record spells each priority, by its discriminant.
+    pub(super) const NAMES: [&str; 3] = ["low", "medium", "high"];
+
     pub(in crate::cookie) fn serialize<S: Serializer>(
         v: &Option<Priority>,
         s: S,
     ) -> Result<S::Ok, S::Error> {
         match v {
-            Some(p) => s.serialize_str(["low", "medium", "high"][*p as usize]),
+            Some(p) => s.serialize_str(NAMES[*p as usize]),
             None => s.serialize_none(),
         }
     }

@@ -37,7 +37,7 @@ impl Stored {
         let text = TEXT.try_with(|text| {
             let mut text = text.try_borrow_mut().ok()?;
             text.clear();
-            serde_json::to_writer(&mut *text, rec).ok()?;
+            rec.write_json(&mut text);
             let packed = Box::from(text.as_slice());
             if text.capacity() > MAX_KEPT {
                 *text = Vec::new();
