@@ -34,8 +34,8 @@
 # loop on each CPU (the best of three, so that a blip of a few milliseconds does not
 # count): five times at the start, whose median is that CPU's reference, and before and
 # after every run. A run around which either CPU's loop took more than HOST_LIMIT [1.15]
-# times its reference is measured again, up to HOST_RETRIES [2] more times, and the last
-# measurement counts. raw.tsv keeps the times and the tries; a run still slowed after its
+# times its reference is measured again, up to HOST_RETRIES [2] more times, each after a
+# pause of HOST_PAUSE [20] seconds, and the last measurement counts. raw.tsv keeps the times and the tries; a run still slowed after its
 # last try makes the whole run BUSY. (On a quiet host the loop stays within about 1.1 of
 # its median; slowed runs read 1.2 to 1.4.)
 set -euo pipefail
@@ -57,6 +57,7 @@ QUIET_CPU=${QUIET_CPU:-5}
 QUIET_SPREAD=${QUIET_SPREAD:-1.10}
 HOST_LIMIT=${HOST_LIMIT:-1.15}
 HOST_RETRIES=${HOST_RETRIES:-2}
+HOST_PAUSE=${HOST_PAUSE:-20}
 SERVER_CPU=0
 LOAD_CPU=1
 
@@ -247,12 +248,14 @@ one_run() {
 }
 
 # measured_run ARGS...: one_run, again while the host was slowed around it (at most
-# HOST_RETRIES more times); TRIES says how many runs it took.
+# HOST_RETRIES more times, each after HOST_PAUSE seconds for the host to settle); TRIES
+# says how many runs it took.
 measured_run() {
   TRIES=1
   one_run "$@"
   while slowed "$PROBES" && [ "$TRIES" -le "$HOST_RETRIES" ]; do
     TRIES=$((TRIES + 1))
+    sleep "$HOST_PAUSE"
     one_run "$@"
   done
 }
