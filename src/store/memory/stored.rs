@@ -8,7 +8,6 @@
 //! first load parses it, once; a saved session was just loaded, so it is kept as the
 //! shared record it was saved as.
 
-use std::cell::RefCell;
 use std::sync::Arc;
 
 use crate::cookie::SessionCookie;
@@ -23,29 +22,12 @@ pub(super) enum Stored {
     Shared(Arc<SessionRecord>),
 }
 
-/// A larger buffer is let go after use rather than kept for the thread's life.
-const MAX_KEPT: usize = 64 * 1024;
-
-thread_local! {
-    /// Where `packed` writes the text before copying it out at its exact length.
-    static TEXT: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
-}
-
 impl Stored {
     /// `rec`, packed.
     pub(super) fn packed(rec: &SessionRecord) -> Self {
-        let text = TEXT.try_with(|text| {
-            let mut text = text.try_borrow_mut().ok()?;
-            text.clear();
-            rec.write_json(&mut text);
-            let packed = Box::from(text.as_slice());
-            if text.capacity() > MAX_KEPT {
-                *text = Vec::new();
-            }
-            Some(packed)
-        });
-        let text = text.ok().flatten();
-        Stored::Packed(text.unwrap_or_else(|| rec.to_json().into_bytes().into()))
+        let mut text = Vec::with_capacity(128);
+        rec.write_json(&mut text);
+        Stored::Packed(text.into_boxed_slice())
     }
 
     /// The shared record, if it is unpacked.
