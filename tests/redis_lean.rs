@@ -437,6 +437,38 @@ async fn a_frozen_redis_times_out_and_its_late_replies_are_dropped_when_it_thaws
     }
 }
 
+#[actix_rt::test]
+async fn callers_queued_behind_a_stalled_redis_each_time_out_at_their_own_deadline() {
+    let proxy = Proxy::start(port_of(&redis_url()));
+    let prefix = unique_prefix("lean-deadlines");
+    let timeout = Duration::from_millis(200);
+    let store = store_at(&proxy.url(""), &prefix, timeout).await;
+    store.set("a", &numbered(1)).await.expect("set");
+
+    proxy.hold(true);
+    // Twenty requests, 20 ms apart, each in line behind the ones before it.
+    let callers = (0..20u64).map(|i| {
+        let store = store.clone();
+        actix_rt::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(20 * i)).await;
+            let started = Instant::now();
+            let result = store.get("a").await;
+            (result, started.elapsed())
+        })
+    });
+    for caller in join_all(callers).await {
+        let (result, waited) = caller.expect("joined");
+        assert_redis_error(&result.expect_err("held"));
+        // Each gives up at its own deadline, not after the callers ahead of it did.
+        assert!(waited >= timeout && waited < timeout * 5, "{waited:?}");
+    }
+    proxy.hold(false);
+
+    let a = store.get("a").await.expect("get").expect("found");
+    assert_eq!(a.data["i"], 1);
+    store.clear().await.expect("clear");
+}
+
 /// The port of a `redis://host:port` URL.
 fn port_of(url: &str) -> u16 {
     let port = url.rsplit(':').next().expect("a port");

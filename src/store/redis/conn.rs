@@ -26,7 +26,7 @@
 //! - Left at their defaults, worth measuring: `write_backpressure_boundary` (8 KiB
 //!   before a flush; larger batches fewer writes under load), `concurrency_limit` (none).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use redis::aio::ConnectionManager;
 use redis::cluster::ClusterClient;
@@ -193,7 +193,10 @@ impl Conn {
         timeout: Duration,
     ) -> RedisResult<T> {
         match self {
-            Conn::Lean(l) => within(timeout, lean_command(l.get(), &cmd, effect, idempotent)).await,
+            Conn::Lean(l) => {
+                let deadline = Instant::now() + timeout;
+                lean_command(l.get(), &cmd, effect, idempotent, deadline).await
+            }
             Conn::Standalone(m) => {
                 let call = async {
                     let mut m = m.get().await?;
@@ -232,12 +235,9 @@ impl Conn {
             }
             return Box::pin(self.run(cmd, target, effect, idempotent, timeout)).await;
         };
-        let lean = l.get();
-        let call = async {
-            let value = retried(idempotent, || lean.query_args(args, effect)).await?;
-            Ok(T::from_redis_value(value.extract_error()?)?)
-        };
-        within(timeout, call).await
+        let (lean, deadline) = (l.get(), Instant::now() + timeout);
+        let value = retried(idempotent, || lean.query_args(args, effect, deadline)).await?;
+        Ok(T::from_redis_value(value.extract_error()?)?)
     }
 
     /// `GET` and `PTTL` of `key` in one round trip, as [`run_pipeline`](Self::run_pipeline)
@@ -255,8 +255,8 @@ impl Conn {
             let run = self.run_pipeline(pipe, key, effect, Idempotent::Yes, timeout);
             return Box::pin(run).await;
         };
-        let lean = l.get();
-        within(timeout, retried(Idempotent::Yes, || lean.query_load(key))).await
+        let (lean, deadline) = (l.get(), Instant::now() + timeout);
+        retried(Idempotent::Yes, || lean.query_load(key, deadline)).await
     }
 
     /// Runs the commands of `pipe`, which all touch `key`, in one round trip; the replies
@@ -271,9 +271,8 @@ impl Conn {
     ) -> RedisResult<Vec<Value>> {
         match self {
             Conn::Lean(l) => {
-                let lean = l.get();
-                let call = retried(idempotent, || lean.query_pipeline(&pipe, effect));
-                within(timeout, call).await
+                let (lean, deadline) = (l.get(), Instant::now() + timeout);
+                retried(idempotent, || lean.query_pipeline(&pipe, effect, deadline)).await
             }
             Conn::Standalone(m) => {
                 let call = async {
@@ -323,15 +322,16 @@ impl Conn {
 }
 
 /// One command on this thread's lean connection, sent once more when
-/// [`worth_retrying`] says so. The reply is converted as redis-rs's `Cmd::query_async`
-/// does.
+/// [`worth_retrying`] says so, both before `deadline`. The reply is converted as
+/// redis-rs's `Cmd::query_async` does.
 async fn lean_command<T: FromRedisValue>(
     lean: std::sync::Arc<Lean>,
     cmd: &Cmd,
     effect: Effect<'_>,
     idempotent: Idempotent,
+    deadline: Instant,
 ) -> RedisResult<T> {
-    let value = retried(idempotent, || lean.query(cmd, effect)).await?;
+    let value = retried(idempotent, || lean.query(cmd, effect, deadline)).await?;
     Ok(T::from_redis_value(value.extract_error()?)?)
 }
 

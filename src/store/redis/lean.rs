@@ -19,9 +19,11 @@
 //!
 //! # Failures
 //!
-//! Every call is still bounded by the store's response timeout (`within` in `retry.rs`).
-//! A caller that gives up leaves its reply to be read and dropped, so the next caller
-//! still gets its own. An I/O error fails every caller in flight with an I/O
+//! Every call is still bounded by the store's response timeout: its caller's deadline
+//! goes with its request, and one timer per connection, armed by whoever drives it,
+//! enforces them (see `wire.rs`; a tokio timer per call cost ~1.2k instructions in
+//! creating, registering and clearing it). A caller that gives up leaves its reply to be
+//! read and dropped, so the next caller still gets its own. An I/O error fails every caller in flight with an I/O
 //! `RedisError` (dropped vs refused, as `worth_retrying` tells them apart) and drops the
 //! connection; the next call opens a new one (within the connection timeout, no backoff
 //! sleeps). A frozen Redis only gives timeouts: the connection stays, and its late
@@ -113,7 +115,7 @@ use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use redis::{
     Cmd, ConnectionAddr, ErrorKind, Pipeline, ProtocolVersion, RedisError, RedisResult, Value,
@@ -127,6 +129,7 @@ mod parser;
 #[path = "lean/wire.rs"]
 mod wire;
 
+use super::retry::timed_out;
 pub(super) use cache::{Effect, Hit};
 use wire::{Done, Wire};
 
@@ -229,21 +232,22 @@ impl Server {
 
     /// A new connection, logged in, within the connection timeout.
     async fn open(&self) -> RedisResult<Wire> {
+        let deadline = Instant::now() + self.connect_timeout;
         let open = async {
             let stream = TcpStream::connect((self.host.as_str(), self.port)).await?;
             stream.set_nodelay(true)?;
             let mut wire = Wire::new(stream);
-            if self.cache > 0 && self.track(&mut wire).await? {
+            if self.cache > 0 && self.track(&mut wire, deadline).await? {
                 wire.cache(self.cache);
                 return Ok(wire);
             }
             let hello = self.handshake();
             if !hello.is_empty() {
-                Value::Array(exchange(&mut wire, &hello).await?).extract_error()?;
+                Value::Array(exchange(&mut wire, &hello, deadline).await?).extract_error()?;
             }
             Ok(wire)
         };
-        tokio::time::timeout(self.connect_timeout, open)
+        tokio::time::timeout_at(deadline.into(), open)
             .await
             .unwrap_or_else(|_| {
                 let e = io::Error::new(io::ErrorKind::TimedOut, "connecting to redis timed out");
@@ -260,15 +264,15 @@ impl Server {
     ///
     /// # Errors
     /// An I/O error, a wrong or missing login, or a database the server refuses.
-    async fn track(&self, wire: &mut Wire) -> RedisResult<bool> {
-        let [hello] = one(exchange(wire, &[self.hello()]).await?)?;
+    async fn track(&self, wire: &mut Wire, deadline: Instant) -> RedisResult<bool> {
+        let [hello] = one(exchange(wire, &[self.hello()], deadline).await?)?;
         match hello.extract_error() {
             Err(e) if matches!(e.code(), Some("WRONGPASS" | "NOAUTH")) => return Err(e),
             Err(e) => {
                 self.refused("HELLO 3", &e);
                 let login = self.handshake();
                 if !login.is_empty() {
-                    Value::Array(exchange(wire, &login).await?).extract_error()?;
+                    Value::Array(exchange(wire, &login, deadline).await?).extract_error()?;
                 }
                 return Ok(false);
             }
@@ -285,14 +289,15 @@ impl Server {
                 .arg("NOLOOP")
                 .clone(),
         );
-        let mut replies = exchange(wire, &setup).await?;
+        let mut replies = exchange(wire, &setup, deadline).await?;
         let tracking = replies.pop().unwrap_or(Value::Nil);
         Value::Array(replies).extract_error()?;
         let Err(e) = tracking.extract_error() else {
             return Ok(true);
         };
         self.refused("CLIENT TRACKING", &e);
-        let [back] = one(exchange(wire, &[redis::cmd("HELLO").arg(2).clone()]).await?)?;
+        let hello2 = [redis::cmd("HELLO").arg(2).clone()];
+        let [back] = one(exchange(wire, &hello2, deadline).await?)?;
         back.extract_error()?;
         Ok(false)
     }
@@ -309,14 +314,15 @@ impl Server {
     }
 }
 
-/// Sends `cmds` on a connection nobody else uses yet and waits for their replies.
-async fn exchange(wire: &mut Wire, cmds: &[Cmd]) -> RedisResult<Vec<Value>> {
+/// Sends `cmds` on a connection nobody else uses yet and waits for their replies (the
+/// caller bounds the wait by `deadline`).
+async fn exchange(wire: &mut Wire, cmds: &[Cmd], deadline: Instant) -> RedisResult<Vec<Value>> {
     let encode = |out: &mut Vec<u8>| cmds.iter().for_each(|c| c.write_packed_command(out));
-    wire.push(0, encode, cmds.len(), Effect::None);
+    wire.push(0, deadline, encode, cmds.len(), Effect::None);
     let mut done = Vec::new();
     std::future::poll_fn(|cx| match wire.drive(cx, &mut done, 0) {
         Err(e) => Poll::Ready(Err(e)),
-        Ok(()) => done
+        Ok(_) => done
             .pop()
             .map_or(Poll::Pending, |(_, r)| Poll::Ready(Ok(r))),
     })
@@ -419,61 +425,75 @@ impl Lean {
         }
     }
 
-    /// Sends `cmd` and waits for its reply (a server error is left in the value, as
-    /// redis-rs's `req_packed_command` leaves it).
+    /// Sends `cmd` and waits for its reply until `deadline` (a server error is left in
+    /// the value, as redis-rs's `req_packed_command` leaves it).
     ///
     /// # Errors
-    /// An I/O error: the connection failed (or could not be opened).
-    pub(super) async fn query(&self, cmd: &Cmd, effect: Effect<'_>) -> RedisResult<Value> {
-        self.send_one(|out: &mut Vec<u8>| cmd.write_packed_command(out), effect)
-            .await
+    /// An I/O error: the connection failed (or could not be opened); or a timeout.
+    pub(super) async fn query(
+        &self,
+        cmd: &Cmd,
+        effect: Effect<'_>,
+        deadline: Instant,
+    ) -> RedisResult<Value> {
+        let encode = |out: &mut Vec<u8>| cmd.write_packed_command(out);
+        self.send_one(encode, effect, deadline).await
     }
 
     /// Sends one command of plain arguments, written straight into the buffer, and waits
-    /// for its reply (a server error is left in the value, as [`query`](Self::query)
-    /// leaves it).
+    /// for its reply until `deadline` (a server error is left in the value, as
+    /// [`query`](Self::query) leaves it).
     ///
     /// # Errors
-    /// An I/O error: the connection failed (or could not be opened).
+    /// An I/O error: the connection failed (or could not be opened); or a timeout.
     pub(super) async fn query_args(
         &self,
         args: &[&[u8]],
         effect: Effect<'_>,
+        deadline: Instant,
     ) -> RedisResult<Value> {
-        self.send_one(|out: &mut Vec<u8>| wire::encode_command(out, args), effect)
-            .await
+        let encode = |out: &mut Vec<u8>| wire::encode_command(out, args);
+        self.send_one(encode, effect, deadline).await
     }
 
-    /// Queues one command and waits for its reply.
+    /// Queues one command and waits for its reply until `deadline`.
     async fn send_one(
         &self,
         encode: impl Fn(&mut Vec<u8>),
         effect: Effect<'_>,
+        deadline: Instant,
     ) -> RedisResult<Value> {
-        let mut replies = self.send(encode, 1, effect).await?;
+        let mut replies = self.send(encode, 1, effect, deadline).await?;
         replies
             .pop()
             .ok_or_else(|| super::conn::unexpected("no reply to a command"))
     }
 
-    /// Sends `GET` and `PTTL` of `key` (a session's load) and waits for their replies.
+    /// Sends `GET` and `PTTL` of `key` (a session's load) and waits for their replies
+    /// until `deadline`.
     ///
     /// # Errors
-    /// An I/O error: the connection failed (or could not be opened).
-    pub(super) async fn query_load(&self, key: &[u8]) -> RedisResult<Vec<Value>> {
+    /// An I/O error: the connection failed (or could not be opened); or a timeout.
+    pub(super) async fn query_load(
+        &self,
+        key: &[u8],
+        deadline: Instant,
+    ) -> RedisResult<Vec<Value>> {
         let encode = |out: &mut Vec<u8>| wire::encode_load(out, key);
-        self.send(encode, 2, Effect::Load(key)).await
+        self.send(encode, 2, Effect::Load(key), deadline).await
     }
 
-    /// Sends the commands of `pipe` in one go and waits for their replies, in order
-    /// (server errors among them are left for the caller to extract).
+    /// Sends the commands of `pipe` in one go and waits for their replies until
+    /// `deadline`, in order (server errors among them are left for the caller to extract).
     ///
     /// # Errors
-    /// An I/O error; or the pipeline is a transaction (`MULTI`/`EXEC` is not sent here).
+    /// An I/O error or a timeout; or the pipeline is a transaction (`MULTI`/`EXEC` is not
+    /// sent here).
     pub(super) async fn query_pipeline(
         &self,
         pipe: &Pipeline,
         effect: Effect<'_>,
+        deadline: Instant,
     ) -> RedisResult<Vec<Value>> {
         if pipe.is_transaction() {
             return Err(redis::RedisError::from((
@@ -485,24 +505,27 @@ impl Lean {
             return Ok(Vec::new());
         }
         let encode = |out: &mut Vec<u8>| pipe.cmd_iter().for_each(|c| c.write_packed_command(out));
-        self.send(encode, pipe.len(), effect).await
+        self.send(encode, pipe.len(), effect, deadline).await
     }
 
     /// Queues a request of `replies` replies (opening the connection first if needed)
-    /// and waits for them.
+    /// and waits for them until `deadline`.
     async fn send(
         &self,
         encode: impl Fn(&mut Vec<u8>),
         replies: usize,
         effect: Effect<'_>,
+        deadline: Instant,
     ) -> RedisResult<Vec<Value>> {
-        let ticket = match self.enqueue(&encode, replies, effect) {
+        let ticket = match self.enqueue(deadline, &encode, replies, effect) {
             Some(ticket) => ticket,
             None => {
                 // Boxed: connecting is rare, and its future would otherwise be part of
                 // every command's.
-                Box::pin(self.connect()).await?;
-                self.enqueue(&encode, replies, effect).ok_or_else(gone)?
+                let connect = tokio::time::timeout_at(deadline.into(), self.connect());
+                Box::pin(connect).await.map_err(|_| timed_out())??;
+                self.enqueue(deadline, &encode, replies, effect)
+                    .ok_or_else(gone)?
             }
         };
         Reply {
@@ -517,6 +540,7 @@ impl Lean {
     /// closed it while idle).
     fn enqueue(
         &self,
+        deadline: Instant,
         encode: &impl Fn(&mut Vec<u8>),
         replies: usize,
         effect: Effect<'_>,
@@ -529,12 +553,12 @@ impl Lean {
         };
         let ticket = state.next;
         state.next += 1;
-        wire.push(ticket, encode, replies, effect);
+        wire.push(ticket, deadline, encode, replies, effect);
         Some(ticket)
     }
 
     /// The reply of `ticket`, if in; the caller drives the connection when it is first
-    /// in line.
+    /// in line (and keeps the connection's timer while it waits).
     fn poll_reply(&self, ticket: u64, cx: &mut Context<'_>) -> Poll<RedisResult<Vec<Value>>> {
         let mut state = self.lock();
         let state = &mut *state;
@@ -551,8 +575,10 @@ impl Lean {
         if wire.driver() != Some(at) {
             return Poll::Pending;
         }
-        if let Err(e) = wire.drive(cx, &mut state.done, ticket) {
-            state.fail(&e);
+        match wire.drive(cx, &mut state.done, ticket) {
+            Ok(true) => {}
+            Ok(false) => wire.expire(cx, &mut state.done),
+            Err(e) => state.fail(&e),
         }
         let Some(result) = state.take(ticket) else {
             return Poll::Pending;

@@ -75,11 +75,12 @@ pub(super) async fn within<T>(
 ) -> RedisResult<T> {
     tokio::time::timeout(timeout, call)
         .await
-        .unwrap_or_else(|_| {
-            let e =
-                std::io::Error::new(std::io::ErrorKind::TimedOut, "redis did not answer in time");
-            Err(RedisError::from(e))
-        })
+        .unwrap_or_else(|_| Err(timed_out().into()))
+}
+
+/// What a call that ran out of time gets.
+pub(super) fn timed_out() -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::TimedOut, "redis did not answer in time")
 }
 
 #[cfg(test)]

@@ -9,6 +9,12 @@
 //! one read. A caller that gave up (its timeout, a dropped request) stays in line as
 //! *abandoned*: its reply is still read, then thrown away, so the stream never slips.
 //!
+//! Each request carries its caller's deadline. One timer per connection bounds the
+//! waits: the driver arms it for its own deadline while it waits (re-armed, not made
+//! anew, as the role passes on), and when it fires every caller whose deadline has
+//! passed gets a timeout and is abandoned. The oldest caller has the earliest deadline,
+//! so no caller waits past its own.
+//!
 //! With the client cache on (see `cache.rs`), the reader also keeps the cache: a
 //! request's effect is applied when its last reply is parsed (abandoned or not), and a
 //! push is routed to the cache, never to a caller. A caller about to serve a load from
@@ -25,10 +31,12 @@ use std::time::Instant;
 use redis::{PushKind, RedisResult, Value};
 use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
 use tokio::net::TcpStream;
+use tokio::time::Sleep;
 
 use super::cache::{Cache, Effect, Hit, Pending};
 use super::parser::Parser;
 use crate::record::SessionRecord;
+use crate::store::redis_store::retry::timed_out;
 
 /// The read buffer's size when a connection opens, and after a large reply is done.
 const BUFFER: usize = 16 * 1024;
@@ -44,6 +52,8 @@ pub(super) type Done = (u64, RedisResult<Vec<Value>>);
 #[derive(Debug)]
 struct Waiting {
     ticket: u64,
+    /// When its caller stops waiting.
+    deadline: Instant,
     replies: usize,
     waker: Option<Waker>,
     abandoned: bool,
@@ -75,6 +85,8 @@ pub(super) struct Wire {
     /// The sessions cached while Redis tracks keys for this connection; `None` when the
     /// cache is off (or the server refused tracking).
     cache: Option<Cache>,
+    /// The one timer of the connection's waits, made on the first wait.
+    timer: Option<Pin<Box<Sleep>>>,
 }
 
 impl Wire {
@@ -91,6 +103,7 @@ impl Wire {
             waiting: VecDeque::new(),
             replies: Vec::new(),
             cache: None,
+            timer: None,
         }
     }
 
@@ -121,7 +134,8 @@ impl Wire {
         }
     }
 
-    /// Queues a request of `replies` replies, encoded by `encode`, and applies its
+    /// Queues a request of `replies` replies, encoded by `encode`, whose caller waits
+    /// until `deadline`, and applies its
     /// effect on the cache as far as sending goes (a write evicts its key now, and is
     /// followed by `GET` and `PTTL` of it). When it is not the driver's own, the driver
     /// is woken to write it (with whatever else is queued by then: one write for the
@@ -129,6 +143,7 @@ impl Wire {
     pub(super) fn push(
         &mut self,
         ticket: u64,
+        deadline: Instant,
         encode: impl FnOnce(&mut Vec<u8>),
         replies: usize,
         effect: Effect<'_>,
@@ -156,6 +171,7 @@ impl Wire {
         }
         self.waiting.push_back(Waiting {
             ticket,
+            deadline,
             replies,
             waker: None,
             abandoned: false,
@@ -283,7 +299,7 @@ impl Wire {
     /// The driver's turn: writes what is queued, then reads and hands out replies until
     /// `own`'s are in (or nothing more can be read now: the context is then woken when
     /// the socket is ready). Finished requests go to `done`; their callers are woken,
-    /// except `own`'s, which is the one running.
+    /// except `own`'s, which is the one running. Whether `own`'s are in.
     ///
     /// # Errors
     /// An I/O or protocol failure: the connection is unusable, and every request in
@@ -293,16 +309,16 @@ impl Wire {
         cx: &mut Context<'_>,
         done: &mut Vec<Done>,
         own: u64,
-    ) -> io::Result<()> {
+    ) -> io::Result<bool> {
         self.flush(cx)?;
         if self.deliver(done, own)? {
-            return Ok(());
+            return Ok(true);
         }
         loop {
             self.make_room();
             let mut room = ReadBuf::new(&mut self.input[self.end..]);
             match Pin::new(&mut self.stream).poll_read(cx, &mut room) {
-                Poll::Pending => return Ok(()),
+                Poll::Pending => return Ok(false),
                 Poll::Ready(Err(e)) => return Err(e),
                 Poll::Ready(Ok(())) => {
                     let read = room.filled().len();
@@ -311,10 +327,47 @@ impl Wire {
                     }
                     self.end += read;
                     if self.deliver(done, own)? {
-                        return Ok(());
+                        return Ok(true);
                     }
                 }
             }
+        }
+    }
+
+    /// While the driver waits: arms the connection's timer for the driver's deadline
+    /// (the context is woken then) and, once it has passed, gives every caller whose
+    /// deadline has passed a timeout in `done` (woken, except the driver, which is the
+    /// one running); their replies are read and dropped when they come.
+    pub(super) fn expire(&mut self, cx: &mut Context<'_>, done: &mut Vec<Done>) {
+        let Some(driver) = self.driver() else {
+            return;
+        };
+        let deadline = tokio::time::Instant::from_std(self.waiting[driver].deadline);
+        let timer = match &mut self.timer {
+            Some(timer) => {
+                if timer.deadline() != deadline {
+                    timer.as_mut().reset(deadline);
+                }
+                timer
+            }
+            None => self
+                .timer
+                .insert(Box::pin(tokio::time::sleep_until(deadline))),
+        };
+        if timer.as_mut().poll(cx).is_pending() {
+            return;
+        }
+        let now = Instant::now();
+        for (at, w) in self.waiting.iter_mut().enumerate() {
+            if w.abandoned || w.deadline > now {
+                continue;
+            }
+            w.abandoned = true;
+            done.push((w.ticket, Err(timed_out().into())));
+            if at != driver {
+                wake(&w.waker);
+            }
+            w.waker = None;
         }
     }
 
@@ -591,7 +644,7 @@ mod tests {
     #[tokio::test]
     async fn a_load_fills_a_push_evicts_and_a_null_push_flushes() {
         let (mut wire, mut redis) = pair().await;
-        wire.push(1, |_| {}, 2, Effect::Load(b"k"));
+        wire.push(1, Instant::now(), |_| {}, 2, Effect::Load(b"k"));
         let done = answer(&mut wire, &mut redis, LOAD);
         assert_eq!(done.len(), 1);
         assert_eq!(hit(&mut wire, b"k"), Some(b"{}".to_vec()));
@@ -601,7 +654,7 @@ mod tests {
             b">2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\nk\r\n",
         );
         assert_eq!(hit(&mut wire, b"k"), None, "evicted");
-        wire.push(2, |_| {}, 2, Effect::Load(b"k"));
+        wire.push(2, Instant::now(), |_| {}, 2, Effect::Load(b"k"));
         answer(&mut wire, &mut redis, LOAD);
         assert!(hit(&mut wire, b"k").is_some());
         answer(&mut wire, &mut redis, b">2\r\n$10\r\ninvalidate\r\n_\r\n");
@@ -611,7 +664,7 @@ mod tests {
     #[tokio::test]
     async fn an_invalidation_between_a_loads_replies_poisons_it() {
         let (mut wire, mut redis) = pair().await;
-        wire.push(1, |_| {}, 2, Effect::Load(b"k"));
+        wire.push(1, Instant::now(), |_| {}, 2, Effect::Load(b"k"));
         let half = answer(&mut wire, &mut redis, b"$2\r\n{}\r\n");
         assert!(half.is_empty());
         answer(
@@ -629,6 +682,7 @@ mod tests {
         let (mut wire, mut redis) = pair().await;
         wire.push(
             1,
+            Instant::now(),
             |out| out.extend_from_slice(b"SET"),
             1,
             Effect::Write(b"k"),
@@ -646,6 +700,7 @@ mod tests {
         assert_eq!(hit(&mut wire, b"k"), Some(b"{}".to_vec()), "reloaded");
         wire.push(
             2,
+            Instant::now(),
             |out| out.extend_from_slice(b"DEL"),
             1,
             Effect::Delete(b"k"),
@@ -686,9 +741,9 @@ mod tests {
     #[tokio::test]
     async fn no_hit_is_served_while_a_request_is_in_flight() {
         let (mut wire, mut redis) = pair().await;
-        wire.push(1, |_| {}, 2, Effect::Load(b"k"));
+        wire.push(1, Instant::now(), |_| {}, 2, Effect::Load(b"k"));
         answer(&mut wire, &mut redis, LOAD);
-        wire.push(2, |_| {}, 1, Effect::None);
+        wire.push(2, Instant::now(), |_| {}, 1, Effect::None);
         assert_eq!(hit(&mut wire, b"k"), None, "in flight");
         answer(&mut wire, &mut redis, b"+PONG\r\n");
         assert!(hit(&mut wire, b"k").is_some(), "idle again");
