@@ -74,6 +74,7 @@ ALL_CONTENDERS=(
   "express-memory|memory|ours-memory|env STORE=memory node benchmarks/node/server.js"
   "ours-redis|redis||$BIN/ours_redis"
   "ours-redis-cache|redis|ours-redis|env CLIENT_CACHE=10000 $BIN/ours_redis"
+  "ours-redis-lww|redis|ours-redis|env WRITE_POLICY=last-writer-wins $BIN/ours_redis"
   "actix-redis|redis|ours-redis|$BIN/actix_session_redis"
   "tower-redis|redis|ours-redis|$BIN/tower_redis"
   "express-redis|redis|ours-redis|env STORE=redis node benchmarks/node/server.js"

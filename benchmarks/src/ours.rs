@@ -1,8 +1,12 @@
 //! This crate (`actix-express-session`) on any store, with its default options
-//! (`resave` and `saveUninitialized` off, a browser-session cookie).
+//! (`resave` and `saveUninitialized` off, a browser-session cookie, conditional writes).
+//! `WRITE_POLICY=last-writer-wins` makes saves overwrite as express-session's do, to
+//! show what the conditional write costs.
 
 use actix_express_session::store::SessionStore;
-use actix_express_session::{MemoryStore, Session, SessionMiddleware, SessionRecord};
+use actix_express_session::{
+    MemoryStore, Session, SessionMiddleware, SessionRecord, WritePolicy,
+};
 use actix_web::{web, App, HttpServer};
 
 use crate::{addr, body, payload, rss_bytes, BoxError, SECRET};
@@ -33,7 +37,13 @@ pub async fn read(session: Session) -> actix_web::Result<String> {
 /// # Errors
 /// When the configuration is invalid or the port cannot be bound.
 pub async fn serve<S: SessionStore + 'static>(store: S) -> Result<(), BoxError> {
-    let sessions = SessionMiddleware::builder(store, SECRET).build()?;
+    let policy = match std::env::var("WRITE_POLICY").as_deref() {
+        Ok("last-writer-wins") => WritePolicy::LastWriterWins,
+        _ => WritePolicy::Merge,
+    };
+    let sessions = SessionMiddleware::builder(store, SECRET)
+        .write_policy(policy)
+        .build()?;
     HttpServer::new(move || {
         App::new()
             .wrap(sessions.clone())
