@@ -4,9 +4,7 @@
 //! show what the conditional write costs.
 
 use actix_express_session::store::SessionStore;
-use actix_express_session::{
-    MemoryStore, Session, SessionMiddleware, SessionRecord, WritePolicy,
-};
+use actix_express_session::{MemoryStore, Session, SessionMiddleware, SessionRecord, WritePolicy};
 use actix_web::{web, App, HttpServer};
 
 use crate::{addr, body, payload, rss_bytes, BoxError, SECRET};

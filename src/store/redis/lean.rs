@@ -22,12 +22,12 @@
 //! Every call is still bounded by the store's response timeout: its caller's deadline
 //! goes with its request, and one timer per connection, armed by whoever drives it,
 //! enforces them (see `wire.rs`; a tokio timer per call cost ~1.2k instructions in
-//! creating, registering and clearing it). A caller that gives up leaves its reply to be
-//! read and dropped, so the next caller still gets its own. An I/O error fails every caller in flight with an I/O
-//! `RedisError` (dropped vs refused, as `worth_retrying` tells them apart) and drops the
-//! connection; the next call opens a new one (within the connection timeout, no backoff
-//! sleeps). A frozen Redis only gives timeouts: the connection stays, and its late
-//! replies are read and dropped when it thaws.
+//! creating, registering and clearing it). A caller that gives up leaves its reply to
+//! be read and dropped, so the next caller still gets its own. An I/O error fails every
+//! caller in flight with an I/O `RedisError` (dropped vs refused, as `worth_retrying`
+//! tells them apart) and drops the connection; the next call opens a new one (within
+//! the connection timeout, no backoff sleeps). A frozen Redis only gives timeouts: the
+//! connection stays, and its late replies are read and dropped when it thaws.
 //!
 //! # The client cache (opt-in: `client_cache(entries)`)
 //!

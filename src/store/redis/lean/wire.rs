@@ -12,8 +12,10 @@
 //! Each request carries its caller's deadline. One timer per connection bounds the
 //! waits: the driver arms it for its own deadline while it waits (re-armed, not made
 //! anew, as the role passes on), and when it fires every caller whose deadline has
-//! passed gets a timeout and is abandoned. The oldest caller has the earliest deadline,
-//! so no caller waits past its own.
+//! passed gets a timeout and is abandoned. Callers queue in the order they started, so
+//! the driver's deadline is the earliest and nobody waits past their own; the exception
+//! is a call sent again after a reconnection, which may queue behind newer calls and
+//! then waits at most until the driver's deadline, one timeout later at worst.
 //!
 //! With the client cache on (see `cache.rs`), the reader also keeps the cache: a
 //! request's effect is applied when its last reply is parsed (abandoned or not), and a
