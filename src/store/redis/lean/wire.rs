@@ -137,11 +137,10 @@ impl Wire {
     }
 
     /// Queues a request of `replies` replies, encoded by `encode`, whose caller waits
-    /// until `deadline`, and applies its
-    /// effect on the cache as far as sending goes (a write evicts its key now, and is
-    /// followed by `GET` and `PTTL` of it). When it is not the driver's own, the driver
-    /// is woken to write it (with whatever else is queued by then: one write for the
-    /// whole batch).
+    /// until `deadline`, and applies its effect on the cache as far as sending goes (a
+    /// write evicts its key now, and is followed by `GET` and `PTTL` of it). When it is
+    /// not the driver's own, the driver is woken to write it (with whatever else is
+    /// queued by then: one write for the whole batch).
     pub(super) fn push(
         &mut self,
         ticket: u64,
