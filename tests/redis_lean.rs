@@ -1,6 +1,7 @@
 //! The lean connection under [`RedisStore`] for a plain `redis://` URL: replies split at
 //! any byte or many in one read, hundreds of callers on one worker, callers that give up,
-//! a login and a database from the URL, and a Redis that dies and comes back.
+//! callers queued behind a stalled Redis, a login and a database from the URL, and a
+//! Redis that dies and comes back.
 #![cfg(feature = "redis")]
 
 mod common;
@@ -459,8 +460,9 @@ async fn callers_queued_behind_a_stalled_redis_each_time_out_at_their_own_deadli
     for caller in join_all(callers).await {
         let (result, waited) = caller.expect("joined");
         assert_redis_error(&result.expect_err("held"));
-        // Each gives up at its own deadline, not after the callers ahead of it did.
-        assert!(waited >= timeout && waited < timeout * 5, "{waited:?}");
+        // Each gives up at its own deadline, not after the callers ahead of it did (the
+        // last would then wait over 3 s); the bound leaves room for a loaded machine.
+        assert!(waited >= timeout && waited < timeout * 10, "{waited:?}");
     }
     proxy.hold(false);
 
