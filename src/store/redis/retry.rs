@@ -1,5 +1,7 @@
 //! What every connection mode shares: which commands may be sent twice, when a failure
-//! is worth one more try, the one timer around a call, and the connection settings.
+//! is worth one more try, the timeout error, the timer around a call (redis-rs's
+//! connections; the lean connection keeps one timer of its own, see `lean/wire.rs`),
+//! and the connection settings.
 
 use std::future::Future;
 use std::time::Duration;
@@ -53,7 +55,6 @@ pub(super) fn worth_retrying(e: &RedisError, idempotent: Idempotent) -> bool {
     }
 }
 
-/// Bounds a call: a dead or stalled Redis gives a prompt error, never a hung request.
 /// `call()`, and once more when its failure is [`worth_retrying`] (on the lean
 /// connection the failed connection is gone by then: the second try opens a new one).
 pub(super) async fn retried<T, Fut>(
@@ -69,6 +70,7 @@ where
     }
 }
 
+/// Bounds a call: a dead or stalled Redis gives a prompt error, never a hung request.
 pub(super) async fn within<T>(
     timeout: Duration,
     call: impl Future<Output = RedisResult<T>>,
