@@ -140,6 +140,12 @@ impl Breaker {
         self.open_until.swap(until, Ordering::AcqRel) == 0
     }
 
+    /// Whether the breaker is closed (or off): `admit` would answer [`Admit::Call`],
+    /// and asking changes nothing.
+    pub(crate) fn is_closed(&self) -> bool {
+        !self.settings.enabled || self.open_until.load(Ordering::Acquire) == 0
+    }
+
     /// Whether a store call may start now.
     pub(crate) fn admit(&self) -> Admit {
         if !self.settings.enabled {

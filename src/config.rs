@@ -10,7 +10,7 @@ use actix_web::http::header::{HeaderMap, COOKIE};
 use actix_web::HttpRequest;
 
 use crate::cookie::{find_cookie, CookieOptions, SessionCookie};
-use crate::encoding::decode_uri_component;
+use crate::encoding::{decode_uri_component, now_ms};
 use crate::error::SessionError;
 use crate::events::{Hook, SessionEvent};
 use crate::gate::Gate;
@@ -245,17 +245,18 @@ impl Config {
         self.reissue.is_some_and(|r| r.due(record, now_ms))
     }
 
-    /// Whether `record` has outlived its cookie or the absolute timeout.
-    pub(crate) fn is_expired(&self, record: &SessionRecord, now_ms: i64) -> bool {
-        let cookie_expired = record
-            .cookie
-            .expires_unix_ms()
-            .is_some_and(|at| at <= now_ms);
-        let too_old = match (self.absolute_timeout_ms, record.created_at_ms()) {
-            (Some(lifetime), Some(created)) => created.saturating_add(lifetime) <= now_ms,
-            _ => false,
+    /// Whether `record` has outlived its cookie or the absolute timeout. The clock is
+    /// read only when there is such a deadline (a browser-session cookie has none).
+    pub(crate) fn is_expired(&self, record: &SessionRecord) -> bool {
+        let too_old_at = match (self.absolute_timeout_ms, record.created_at_ms()) {
+            (Some(lifetime), Some(created)) => Some(created.saturating_add(lifetime)),
+            _ => None,
         };
-        cookie_expired || too_old
+        let deadline = match (record.cookie.expires_unix_ms(), too_old_at) {
+            (Some(expires), Some(too_old)) => Some(expires.min(too_old)),
+            (expires, too_old) => expires.or(too_old),
+        };
+        deadline.is_some_and(|at| at <= now_ms())
     }
 
     /// A new session ID from `genid`, or 24 random bytes.

@@ -18,7 +18,7 @@ use crate::context::Context;
 use crate::encoding::now_ms;
 use crate::outage::OutagePolicy;
 use crate::rules::{decide, Outcome, Status};
-use crate::session::load::ensure_loaded;
+use crate::session::load::{self, Begun};
 use crate::session::persist::{self, Written};
 use crate::session::{SessionError, Slot, Slots, State};
 use crate::store::SessionStore;
@@ -97,8 +97,14 @@ where
                 cookie,
             });
             if ctx.config.load == Load::Eager {
-                // Boxed: the rare path's future stays out of every request's.
-                if let Err(e) = Box::pin(ensure_loaded(&slot, req.request())).await {
+                let loaded = match load::begin(&slot, req.request()) {
+                    Begun::Done(result) => result,
+                    // Boxed: the rare path's future stays out of every request's.
+                    Begun::Waiting(start) => {
+                        Box::pin(load::complete(&slot, req.request(), start)).await
+                    }
+                };
+                if let Err(e) = loaded {
                     return Ok(failure(&ctx.config, req.into_parts().0, &e));
                 }
             }

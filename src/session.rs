@@ -24,6 +24,7 @@ pub(crate) mod persist;
 mod reissue;
 mod state;
 
+use load::{Begun, Start};
 pub(crate) use state::{Slot, Slots, State};
 
 /// The session of the current request: an extractor, cheap to clone (all clones are the
@@ -125,6 +126,12 @@ impl Session {
     pub async fn load(&self) -> Result<(), SessionError> {
         let (slot, req) = self.slot()?;
         load::ensure_loaded(slot, req).await
+    }
+
+    /// Finishes a load that [`load::begin`] left waiting on the store.
+    async fn complete_load(&self, start: Start) -> Result<(), SessionError> {
+        let (slot, req) = self.slot()?;
+        load::complete(slot, req, start).await
     }
 
     /// The session ID.
@@ -371,14 +378,15 @@ pub(crate) fn extract(req: &HttpRequest, name: Option<&str>) -> Extracted {
         );
         return Either::Left(ready(Err(SessionError::NotWrapped)));
     };
+    let begun = load::begin(&slot, req);
     let session = Session::attach(slot, req);
-    if session.state().is_ok() {
-        return Either::Left(ready(Ok(session)));
+    match begun {
+        Begun::Done(result) => Either::Left(ready(result.map(|()| session))),
+        Begun::Waiting(start) => Either::Right(Box::pin(async move {
+            session.complete_load(start).await?;
+            Ok(session)
+        })),
     }
-    Either::Right(Box::pin(async move {
-        session.load().await?;
-        Ok(session)
-    }))
 }
 
 /// Reaches the session from a request outside a handler (guards, other middleware).

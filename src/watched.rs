@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tracing::field::Empty;
-use tracing::Instrument;
+use tracing::{Instrument, Level, Span};
 
 use crate::breaker::{Admit, Breaker, Change, Report};
 use crate::observe::{self, Event, Tagger};
@@ -74,6 +74,31 @@ impl Watched {
             tracing::debug!(store = self.label, op, "circuit open: store call not tried");
             return Err(StoreError::Unavailable);
         }
+        let span = self.span(op, sid);
+        let mut turn = Turn {
+            breaker: &self.breaker,
+            admitted,
+            report: Report::Abandoned,
+        };
+        // The clock only for someone who reads it.
+        let started = (span.is_some() || cfg!(feature = "metrics")).then(Instant::now);
+        let inner = start(&*self.inner);
+        let result = match &span {
+            Some(span) => inner.instrument(span.clone()).await,
+            None => inner.await,
+        };
+        turn.report = self.settle(op, started, span.as_ref(), &result, judge);
+        drop(turn);
+        result
+    }
+
+    /// The call's `session_store` span, when something records it. Not even a disabled
+    /// one otherwise: without a subscriber, tracing's `log` fallback (on in actix's
+    /// dependency tree) would format its fields on every call.
+    fn span(&self, op: &'static str, sid: Option<&str>) -> Option<Span> {
+        if !tracing::enabled!(Level::DEBUG) {
+            return None;
+        }
         let span = tracing::debug_span!(
             "session_store",
             store = self.label,
@@ -82,35 +107,48 @@ impl Watched {
             outcome = Empty,
             latency_us = Empty,
         );
-        let traced = !span.is_disabled();
-        if let Some(sid) = sid.filter(|_| traced) {
+        if span.is_disabled() {
+            return None;
+        }
+        if let Some(sid) = sid {
             span.record("session", tracing::field::display(self.tagger.tag(sid)));
         }
-        let mut turn = Turn {
-            breaker: &self.breaker,
-            admitted,
-            report: Report::Abandoned,
-        };
-        // The clock only for someone who reads it.
-        let started = (traced || cfg!(feature = "metrics")).then(Instant::now);
-        let inner = start(&*self.inner);
-        let result = match traced {
-            true => inner.instrument(span.clone()).await,
-            false => inner.await,
-        };
+        Some(span)
+    }
+
+    /// Counts, logs and records a finished call; what it tells the breaker.
+    fn settle<T>(
+        &self,
+        op: &'static str,
+        started: Option<Instant>,
+        span: Option<&Span>,
+        result: &Result<T, StoreError>,
+        judge: Judge<T>,
+    ) -> Report {
         let elapsed = started.map(|started| started.elapsed());
         if let Some(elapsed) = elapsed {
             observe::store_latency(self.label, op, elapsed.as_secs_f64());
         }
-        let (outcome, report) = self.judge(op, &result, judge);
-        // Recording costs even on a disabled span (its `log` fallback): only when on.
-        if traced {
+        let (outcome, report) = self.judge(op, result, judge);
+        if let Some(span) = span {
             span.record("latency_us", elapsed.unwrap_or_default().as_micros());
             span.record("outcome", outcome);
         }
-        turn.report = report;
-        drop(turn);
-        result
+        report
+    }
+
+    /// A `load` the store answers at once ([`SessionStore::load_now`]), counted as any
+    /// call. `None` when it cannot, and when the breaker is not plainly closed or a span
+    /// would record the call: [`load`](Self::load) then makes it.
+    pub(crate) fn load_now(&self, sid: &str) -> Option<Result<Option<Loaded>, StoreError>> {
+        if !self.breaker.is_closed() || tracing::enabled!(Level::DEBUG) {
+            return None;
+        }
+        let started = cfg!(feature = "metrics").then(Instant::now);
+        let result = self.inner.load_now(sid)?;
+        let outcome = self.settle("load", started, None, &result, loaded);
+        report(&self.breaker, Admit::Call, outcome);
+        Some(result)
     }
 
     /// Asks the store, in the background, whether it answers again: a `load` of an ID no
@@ -180,16 +218,21 @@ struct Turn<'a> {
 
 impl Drop for Turn<'_> {
     fn drop(&mut self) {
-        match self.breaker.report(self.admitted, self.report) {
-            Change::Opened => tracing::error!(
-                "session store failing: circuit breaker open, failing fast for {:?} between probes",
-                self.breaker.settings().cool_down
-            ),
-            Change::Closed => {
-                tracing::warn!("session store answering again: circuit breaker closed")
-            }
-            Change::None => {}
+        report(self.breaker, self.admitted, self.report);
+    }
+}
+
+/// Tells the breaker how a call it admitted ended, and logs when that opens or closes it.
+fn report(breaker: &Breaker, admitted: Admit, report: Report) {
+    match breaker.report(admitted, report) {
+        Change::Opened => tracing::error!(
+            "session store failing: circuit breaker open, failing fast for {:?} between probes",
+            breaker.settings().cool_down
+        ),
+        Change::Closed => {
+            tracing::warn!("session store answering again: circuit breaker closed")
         }
+        Change::None => {}
     }
 }
 
@@ -203,6 +246,13 @@ pub(crate) fn chain(e: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+fn loaded(found: &Option<Loaded>) -> (&'static str, Option<Event>) {
+    match found {
+        Some(_) => ("found", Some(Event::Loaded)),
+        None => ("missing", None),
+    }
 }
 
 fn saved<T>(_: &T) -> (&'static str, Option<Event>) {
@@ -237,11 +287,7 @@ impl Watched {
     }
 
     pub(crate) async fn load<'a>(&'a self, sid: &'a str) -> Result<Option<Loaded>, StoreError> {
-        let judge: Judge<Option<Loaded>> = |found| match found {
-            Some(_) => ("found", Some(Event::Loaded)),
-            None => ("missing", None),
-        };
-        self.call("load", Some(sid), judge, move |s| s.load(sid))
+        self.call("load", Some(sid), loaded, move |s| s.load(sid))
             .await
     }
 

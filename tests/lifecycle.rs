@@ -116,6 +116,41 @@ async fn store_round_trips_per_request() {
     );
 }
 
+/// A store that has the record at hand (`load_now`, as the memory store) is asked
+/// there and nowhere else: no `load` round trip, and the same writes.
+#[actix_rt::test]
+async fn a_store_that_answers_at_once_is_not_asked_again() {
+    let store = Recorder::at_hand();
+    let app = app(SessionMiddleware::builder(store.clone(), SECRET)
+        .build()
+        .unwrap())
+    .await;
+    let cookie = set_cookie(&get(&app, "/count", None).await).unwrap();
+    let id = sid(&cookie);
+    assert_eq!(store.calls(), [format!("create {id}")]);
+    assert_eq!(
+        body(get(&app, "/read", Some(&pair(&cookie))).await).await,
+        "1"
+    );
+    assert_eq!(store.calls(), [format!("load_now {id}")]);
+    assert_eq!(
+        body(get(&app, "/count", Some(&pair(&cookie))).await).await,
+        "2"
+    );
+    assert_eq!(
+        store.calls(),
+        [format!("load_now {id}"), format!("save_if {id}")]
+    );
+    store.inner.destroy(&id).await.unwrap();
+    let res = get(&app, "/count", Some(&pair(&cookie))).await;
+    assert_ne!(
+        sid(&set_cookie(&res).unwrap()),
+        id,
+        "a gone session: a new one"
+    );
+    assert_eq!(store.calls()[0], format!("load_now {id}"));
+}
+
 /// A touch is due again once `touch_after` has passed since the store last extended the
 /// session; a persistent cookie caps the interval at half its max age.
 #[actix_rt::test]

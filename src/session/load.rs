@@ -8,7 +8,7 @@ use std::time::SystemTime;
 use actix_web::HttpRequest;
 
 use super::persist::{create, new_id};
-use super::reissue::{self, fetch, Found};
+use super::reissue::{self, fetch, fetch_now, Found};
 use super::state::{Slot, State};
 use super::SessionError;
 use crate::config::Reissue;
@@ -19,31 +19,94 @@ use crate::observe::{self, Event};
 use crate::record::{SessionRecord, CREATED_AT_KEY, ISSUED_AT_KEY};
 use crate::store::Loaded;
 
+/// What a request knows before it asks the store: the signed cookie's ID (and whether
+/// to re-sign it), and whether the connection is secure.
+#[derive(Debug)]
+pub(crate) struct Start {
+    cookie_id: Option<(String, bool)>,
+    secure_connection: bool,
+}
+
+/// How far [`begin`] got without waiting.
+pub(crate) enum Begun {
+    /// The session is loaded (or failed to).
+    Done(Result<(), SessionError>),
+    /// The store has to be asked: [`complete`] does.
+    Waiting(Start),
+}
+
 /// Loads the session if this request has not yet: the signed cookie's ID from the store,
 /// or a new session.
 pub(crate) async fn ensure_loaded(slot: &Slot, req: &HttpRequest) -> Result<(), SessionError> {
+    match begin(slot, req) {
+        Begun::Done(result) => result,
+        Begun::Waiting(start) => complete(slot, req, start).await,
+    }
+}
+
+/// Loads the session as far as it can without waiting: all the way when the request
+/// has no valid cookie (a new session) or the store has the record at hand
+/// ([`SessionStore::load_now`]).
+///
+/// [`SessionStore::load_now`]: crate::store::SessionStore::load_now
+pub(crate) fn begin(slot: &Slot, req: &HttpRequest) -> Begun {
     if slot.state.borrow().is_some() {
-        return Ok(());
+        return Begun::Done(Ok(()));
     }
     let ctx = &slot.ctx;
     let cookie_id = {
         let mut verified = ctx.verified.borrow_mut();
         ctx.config.read_session_id(req.headers(), &mut verified)
     };
-    let had_cookie = cookie_id.is_some();
-    let secure_connection = ctx.config.is_secure(req);
-    let loaded = match cookie_id {
-        Some((id, resign)) => load(ctx, req, id, secure_connection)
-            .await?
-            .map(|mut state| {
-                state.resign = resign;
-                state
-            }),
+    let start = Start {
+        cookie_id,
+        secure_connection: ctx.config.is_secure(req),
+    };
+    let found = match &start.cookie_id {
+        Some((id, _)) => match load_now(ctx, req, id, start.secure_connection) {
+            Some(Ok(found)) => found,
+            Some(Err(e)) => return Begun::Done(Err(e)),
+            None => return Begun::Waiting(start),
+        },
         None => None,
     };
-    let mut state = match loaded {
-        Some(state) => state,
-        None => {
+    Begun::Done(settle(slot, req, start, found))
+}
+
+/// Finishes what [`begin`] left waiting on the store.
+pub(crate) async fn complete(
+    slot: &Slot,
+    req: &HttpRequest,
+    start: Start,
+) -> Result<(), SessionError> {
+    let found = match &start.cookie_id {
+        Some((id, _)) => load(&slot.ctx, req, id, start.secure_connection).await?,
+        None => None,
+    };
+    settle(slot, req, start, found)
+}
+
+/// This request's session from what the store had (`found`), or a new one, put in the
+/// slot.
+fn settle(
+    slot: &Slot,
+    req: &HttpRequest,
+    start: Start,
+    found: Option<Found>,
+) -> Result<(), SessionError> {
+    let ctx = &slot.ctx;
+    let Start {
+        cookie_id,
+        secure_connection,
+    } = start;
+    let had_cookie = cookie_id.is_some();
+    let mut state = match (found, cookie_id) {
+        (Some(found), Some((id, resign))) => {
+            let mut state = found.into_state(id);
+            state.resign = resign;
+            state
+        }
+        _ => {
             let record = ctx
                 .config
                 .new_record(slot.cookie.as_ref(), secure_connection, now_ms());
@@ -67,33 +130,59 @@ pub(crate) async fn ensure_loaded(slot: &Slot, req: &HttpRequest) -> Result<(), 
     Ok(())
 }
 
+/// [`load`] when the store answers at once and the session needs no new ID; `None`
+/// when it has to wait.
+fn load_now(
+    ctx: &Context,
+    req: &HttpRequest,
+    id: &str,
+    secure_connection: bool,
+) -> Option<Result<Option<Found>, SessionError>> {
+    match fetch_now(ctx, id)? {
+        Ok(Some(found)) if reissue_policy(ctx, &found, secure_connection).is_some() => None,
+        Ok(None) => {
+            missing(ctx, req, id);
+            Some(Ok(None))
+        }
+        answer => Some(answer),
+    }
+}
+
 /// The session under the cookie's ID: as stored, under the new ID its tombstone names,
 /// or moved to a new ID now when its ID is due for reissue.
 async fn load(
     ctx: &Context,
     req: &HttpRequest,
-    id: String,
+    id: &str,
     secure_connection: bool,
-) -> Result<Option<State>, SessionError> {
-    let Some(found) = fetch(ctx, &id).await? else {
-        observe::count(Event::Expired);
-        ctx.config.emit(req, SessionEvent::Expired { id: &id });
+) -> Result<Option<Found>, SessionError> {
+    let Some(found) = fetch(ctx, id).await? else {
+        missing(ctx, req, id);
         return Ok(None);
     };
-    let found = match ctx.config.reissue {
-        // Not when the new cookie could not be sent (the old one would die with the
-        // grace), nor again for a session a tombstone led to.
-        Some(policy)
-            if found.moved_to.is_none()
-                && policy.due(&found.loaded.record, now_ms())
-                && (secure_connection || !found.loaded.record.cookie.secure()) =>
-        {
-            // Boxed: every load's future would otherwise carry this rare path's.
-            Box::pin(reissue(ctx, req, policy, &id, found.loaded)).await?
-        }
-        _ => Some(found),
-    };
-    Ok(found.map(|found| found.into_state(id)))
+    match reissue_policy(ctx, &found, secure_connection) {
+        // Boxed: every load's future would otherwise carry this rare path's.
+        Some(policy) => Box::pin(reissue(ctx, req, policy, id, found.loaded)).await,
+        None => Ok(Some(found)),
+    }
+}
+
+/// The cookie's session is not in the store (expired, or never was).
+fn missing(ctx: &Context, req: &HttpRequest, id: &str) {
+    observe::count(Event::Expired);
+    ctx.config.emit(req, SessionEvent::Expired { id });
+}
+
+/// The reissue policy, when `found`'s ID is due for a new one now. Not when the new
+/// cookie could not be sent (the old one would die with the grace), nor again for a
+/// session a tombstone led to.
+fn reissue_policy(ctx: &Context, found: &Found, secure_connection: bool) -> Option<Reissue> {
+    let policy = ctx.config.reissue?;
+    let record = &found.loaded.record;
+    let due = found.moved_to.is_none()
+        && policy.due(record, now_ms())
+        && (secure_connection || !record.cookie.secure());
+    due.then_some(policy)
 }
 
 /// Moves a session to a new ID: the session (same data and cookie, a new issue time) is

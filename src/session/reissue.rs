@@ -46,25 +46,47 @@ pub(crate) async fn fetch(ctx: &Context, id: &str) -> Result<Option<Found>, Sess
     }
 }
 
+/// The stored session under a cookie's ID when the store answers at once
+/// ([`SessionStore::load_now`]) and nothing else is needed; `None` when the store has to
+/// be asked, or the record is expired (to destroy) or a tombstone (to follow): [`fetch`]
+/// then does it all.
+///
+/// [`SessionStore::load_now`]: crate::store::SessionStore::load_now
+pub(crate) fn fetch_now(ctx: &Context, id: &str) -> Option<Result<Option<Found>, SessionError>> {
+    let loaded = match readable(ctx.store.load_now(id)?) {
+        Ok(Some(loaded)) => loaded,
+        other => return Some(other.map(|_| None)),
+    };
+    if loaded.record.is_tombstone() || ctx.config.is_expired(&loaded.record) {
+        return None;
+    }
+    Some(Ok(Some(Found::at(loaded))))
+}
+
 /// The record under `id`. A record that no longer parses is no session: a new one
 /// under a new ID, never the client's. Nor is one whose cookie has expired, whatever the
 /// store says (a store without TTLs, clock skew, a third-party store): it is destroyed.
 async fn load_live(ctx: &Context, id: &str) -> Result<Option<Loaded>, SessionError> {
-    let loaded = match ctx.store.load(id).await {
-        Ok(Some(loaded)) => loaded,
-        Ok(None) => return Ok(None),
-        Err(StoreError::Serialization(e)) => {
-            tracing::warn!(error = %e, "unreadable session record; starting a new session");
-            return Ok(None);
-        }
-        Err(e) => return Err(e.into()),
+    let Some(loaded) = readable(ctx.store.load(id).await)? else {
+        return Ok(None);
     };
-    if ctx.config.is_expired(&loaded.record, now_ms()) {
+    if ctx.config.is_expired(&loaded.record) {
         tracing::debug!("the store returned an expired session; destroying it");
         Box::pin(ctx.store.destroy(id)).await?;
         return Ok(None);
     }
     Ok(Some(loaded))
+}
+
+/// A load's answer, with a record that no longer parses counted as none.
+fn readable(answer: Result<Option<Loaded>, StoreError>) -> Result<Option<Loaded>, SessionError> {
+    match answer {
+        Err(StoreError::Serialization(e)) => {
+            tracing::warn!(error = %e, "unreadable session record; starting a new session");
+            Ok(None)
+        }
+        other => Ok(other?),
+    }
 }
 
 /// `loaded` itself, or for a tombstone the session it names, with its own expiry
@@ -74,7 +96,7 @@ pub(crate) async fn follow(ctx: &Context, loaded: Loaded) -> Result<Option<Found
     if !loaded.record.is_tombstone() {
         return Ok(Some(Found::at(loaded)));
     }
-    if ctx.config.is_expired(&loaded.record, now_ms()) {
+    if ctx.config.is_expired(&loaded.record) {
         return Ok(None);
     }
     let Some(to) = loaded.record.reissued_to() else {

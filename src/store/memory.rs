@@ -292,7 +292,7 @@ impl MemoryStore {
 
     /// The live entry as loaded: under the read lock when its record is unpacked, else
     /// under the write lock, unpacking it.
-    fn load_now(&self, sid: &str) -> Result<Option<Loaded>, StoreError> {
+    fn load_entry(&self, sid: &str) -> Result<Option<Loaded>, StoreError> {
         match self.read_live(sid, Entry::shared) {
             None => return Ok(None),
             Some(Some(loaded)) => return Ok(Some(loaded)),
@@ -534,7 +534,13 @@ impl SessionStore for MemoryStore {
     /// once, by its first load).
     fn load<'a>(&'a self, sid: &'a str) -> StoreFuture<'a, Option<Loaded>> {
         self.ensure_sweeper();
-        ready(self.load_now(sid)).boxed()
+        ready(self.load_entry(sid)).boxed()
+    }
+
+    /// Always at hand: what `load` answers, without a future.
+    fn load_now(&self, sid: &str) -> Option<Result<Option<Loaded>, StoreError>> {
+        self.ensure_sweeper();
+        Some(self.load_entry(sid))
     }
 
     /// Atomic under the shard's lock.

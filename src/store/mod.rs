@@ -10,6 +10,7 @@
 //! | `destroy` | required    | `store.destroy(sid, cb)`   |
 //! | `touch`   | recommended | `store.touch(sid, sess, cb)` (default: `set`) |
 //! | `load`    | recommended | (`get`, with a [`Version`] and the store's expiry) |
+//! | `load_now` | optional   | (`load`, answered without waiting when the store can) |
 //! | `create`  | recommended | (`set` only if the ID is free) |
 //! | `save_if` | recommended | (`set` only onto the version that was loaded) |
 //! | `all`     | optional    | `store.all(cb)`            |
@@ -185,6 +186,14 @@ pub trait SessionStore: Send + Sync + 'static {
         conditional::load_by_get(self, sid).boxed()
     }
 
+    /// Optional. What [`load`](Self::load) would answer, when the store has it at hand
+    /// without waiting (an in-process map, a client-side cache); `None` when it has to
+    /// wait, and the middleware then calls `load`. A session answered here loads with no
+    /// future, no allocation for one, and no task wake-up. Default: `None`.
+    fn load_now(&self, _sid: &str) -> Option<Result<Option<Loaded>, StoreError>> {
+        None
+    }
+
     /// Recommended. Stores `rec` only if no live record has this ID, returning its
     /// version, or `None` when the ID is taken (the middleware then picks a new ID).
     /// Default: [`get`](Self::get), then [`set`](Self::set) (not atomic).
@@ -243,6 +252,9 @@ macro_rules! forward_store {
             }
             fn load<'a>(&'a self, sid: &'a str) -> StoreFuture<'a, Option<Loaded>> {
                 (**self).load(sid)
+            }
+            fn load_now(&self, sid: &str) -> Option<Result<Option<Loaded>, StoreError>> {
+                (**self).load_now(sid)
             }
             fn create<'a>(
                 &'a self,

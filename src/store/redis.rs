@@ -284,6 +284,11 @@ impl SessionStore for RedisStore {
         self.load_record(sid).boxed()
     }
 
+    /// Answered when the client cache holds the session.
+    fn load_now(&self, sid: &str) -> Option<Result<Option<Loaded>, StoreError>> {
+        self.load_cached(sid)
+    }
+
     fn create<'a>(
         &'a self,
         sid: &'a str,

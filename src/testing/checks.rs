@@ -10,7 +10,7 @@ use serde_json::json;
 
 use super::kit::Kit;
 use super::record::record;
-use crate::store::{SaveOutcome, SessionStore};
+use crate::store::{Loaded, SaveOutcome, SessionStore};
 
 /// A cookie that expires in an hour.
 pub(super) const HOUR: Option<i64> = Some(3_600_000);
@@ -237,6 +237,7 @@ pub(super) async fn conditional_writes(kit: &Kit<impl SessionStore>) {
     let loaded = store.load("c").await.expect("load").expect("created");
     assert_eq!(*loaded.record, *first);
     assert_eq!(loaded.version, v1, "load sees the version create gave");
+    load_now_agrees(store, "c").await;
     let other = Arc::new(record(HOUR, json!({"owner": "other"})));
     assert!(
         store.create("c", &other).await.expect("create").is_none(),
@@ -254,6 +255,7 @@ pub(super) async fn conditional_writes(kit: &Kit<impl SessionStore>) {
     };
     assert_ne!(v2, v1);
     assert_eq!(store.get("c").await.expect("get").as_ref(), Some(&*second));
+    load_now_agrees(store, "c").await;
     let stale = Arc::new(record(HOUR, json!({"n": "stale"})));
     match store.save_if("c", &stale, &v1).await.expect("save_if") {
         SaveOutcome::Conflict(Some(current)) => {
@@ -276,6 +278,18 @@ pub(super) async fn conditional_writes(kit: &Kit<impl SessionStore>) {
         store.get("c").await.expect("get").is_none(),
         "never resurrected"
     );
+    load_now_agrees(store, "c").await;
+}
+
+/// `load_now`, when the store answers it, says what `load` says.
+async fn load_now_agrees(store: &impl SessionStore, sid: &str) {
+    let Some(now) = store.load_now(sid) else {
+        return;
+    };
+    let now = now.expect("load_now");
+    let later = store.load(sid).await.expect("load");
+    let view = |l: &Option<Loaded>| l.as_ref().map(|l| (l.record.clone(), l.version.clone()));
+    assert_eq!(view(&now), view(&later), "load_now answers as load does");
 }
 
 pub(super) async fn the_suite_leaves_the_store_empty(kit: &Kit<impl SessionStore>) {

@@ -185,6 +185,9 @@ pub struct Recorder {
     calls: Arc<Mutex<Vec<String>>>,
     /// How long each `save_if` takes, as a network store's round trip would.
     save_delay: Option<std::time::Duration>,
+    /// Answers `load_now` (as the memory store itself does) instead of leaving every
+    /// load to `load`.
+    at_hand: bool,
 }
 
 impl Recorder {
@@ -192,6 +195,14 @@ impl Recorder {
     pub fn with_save_delay(delay: std::time::Duration) -> Self {
         Recorder {
             save_delay: Some(delay),
+            ..Recorder::default()
+        }
+    }
+
+    /// A recorder that answers `load_now`, logged as `load_now sid`.
+    pub fn at_hand() -> Self {
+        Recorder {
+            at_hand: true,
             ..Recorder::default()
         }
     }
@@ -225,6 +236,13 @@ impl SessionStore for Recorder {
     fn load<'a>(&'a self, sid: &'a str) -> StoreFuture<'a, Option<Loaded>> {
         self.log("load", sid);
         self.inner.load(sid)
+    }
+    fn load_now(&self, sid: &str) -> Option<Result<Option<Loaded>, StoreError>> {
+        if !self.at_hand {
+            return None;
+        }
+        self.log("load_now", sid);
+        self.inner.load_now(sid)
     }
     fn create<'a>(
         &'a self,

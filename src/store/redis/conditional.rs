@@ -81,6 +81,17 @@ impl RedisStore {
         Ok(Some(loaded))
     }
 
+    /// A load the client cache answers, without a round trip; `None` on a miss or with
+    /// the cache off.
+    pub(super) fn load_cached(&self, sid: &str) -> Option<Result<Option<Loaded>, StoreError>> {
+        if !self.conn.caching() {
+            return None;
+        }
+        let key = self.key(sid);
+        let hit = self.conn.cached(key.as_bytes())?;
+        Some(self.loaded_from_cache(&key, hit).map(Some))
+    }
+
     /// A load answered by the client cache: the record parsed once per cached value.
     fn loaded_from_cache(&self, key: &str, hit: Hit) -> Result<Loaded, StoreError> {
         let record = match hit.record {
