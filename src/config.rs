@@ -248,10 +248,10 @@ impl Config {
     /// Whether `record` has outlived its cookie or the absolute timeout. The clock is
     /// read only when there is such a deadline (a browser-session cookie has none).
     pub(crate) fn is_expired(&self, record: &SessionRecord) -> bool {
-        let too_old_at = match (self.absolute_timeout_ms, record.created_at_ms()) {
-            (Some(lifetime), Some(created)) => Some(created.saturating_add(lifetime)),
-            _ => None,
-        };
+        let too_old_at = self.absolute_timeout_ms.and_then(|lifetime| {
+            let created = record.created_at_ms()?;
+            Some(created.saturating_add(lifetime))
+        });
         let deadline = match (record.cookie.expires_unix_ms(), too_old_at) {
             (Some(expires), Some(too_old)) => Some(expires.min(too_old)),
             (expires, too_old) => expires.or(too_old),

@@ -178,19 +178,31 @@ fn mark_private(headers: &mut HeaderMap, cookie_sent: bool) {
         let value = HeaderValue::from_static("private, no-store");
         headers.insert(CACHE_CONTROL, value);
     }
-    if let Some(vary) = vary_with_cookie(headers) {
-        headers.insert(VARY, vary);
+    // One map operation when the handler set no `Vary`, as most do.
+    let previous = headers.insert(VARY, HeaderValue::from_static("Cookie"));
+    let previous: Vec<HeaderValue> = previous.collect();
+    if previous.is_empty() {
+        return;
+    }
+    match vary_with_cookie(&previous) {
+        Some(joined) => {
+            headers.insert(VARY, joined);
+        }
+        None => {
+            // Already listed: the handler's lines stay as they were.
+            headers.remove(VARY);
+            for value in previous {
+                headers.append(VARY, value);
+            }
+        }
     }
 }
 
-/// The `Vary` value with `Cookie` added (every existing `Vary` line joined into one),
-/// or `None` when it already lists `Cookie` or `*`.
-fn vary_with_cookie(headers: &HeaderMap) -> Option<HeaderValue> {
-    if !headers.contains_key(VARY) {
-        return Some(HeaderValue::from_static("Cookie"));
-    }
+/// The `Vary` lines with `Cookie` added, joined into one, or `None` when they already
+/// list `Cookie` or `*`.
+fn vary_with_cookie(lines: &[HeaderValue]) -> Option<HeaderValue> {
     let mut joined = Vec::new();
-    for value in headers.get_all(VARY) {
+    for value in lines {
         let listed = value.as_bytes().split(|&b| b == b',').any(|field| {
             let field = field.trim_ascii();
             field == b"*" || field.eq_ignore_ascii_case(b"cookie")
@@ -338,27 +350,33 @@ fn store_failure<B>(config: &Config, res: &ServiceResponse<B>) -> Option<HttpRes
 mod tests {
     use super::*;
 
-    fn vary(lines: &[&'static str]) -> Option<HeaderValue> {
+    /// The `Vary` lines after `mark_private`, on a response that had `lines`.
+    fn vary(lines: &[&'static str]) -> Vec<HeaderValue> {
         let mut headers = HeaderMap::new();
         for line in lines {
             headers.append(VARY, HeaderValue::from_static(line));
         }
-        vary_with_cookie(&headers)
+        mark_private(&mut headers, false);
+        headers.get_all(VARY).cloned().collect()
     }
 
     #[test]
     fn cookie_is_added_to_vary_once() {
-        assert_eq!(vary(&[]).unwrap(), "Cookie");
-        assert_eq!(vary(&["Origin"]).unwrap(), "Origin, Cookie");
+        assert_eq!(vary(&[]), ["Cookie"]);
+        assert_eq!(vary(&["Origin"]), ["Origin, Cookie"]);
         assert_eq!(
-            vary(&["Origin", " Accept-Encoding "]).unwrap(),
-            "Origin, Accept-Encoding, Cookie"
+            vary(&["Origin", " Accept-Encoding "]),
+            ["Origin, Accept-Encoding, Cookie"]
         );
-        assert_eq!(vary(&[""]).unwrap(), "Cookie");
-        assert_eq!(vary(&["Origin", "COOKIE"]), None);
-        assert_eq!(vary(&["Origin,cookie"]), None);
-        assert_eq!(vary(&["*"]), None);
-        assert_eq!(vary(&["Cookies"]).unwrap(), "Cookies, Cookie");
+        assert_eq!(vary(&[""]), ["Cookie"]);
+        assert_eq!(
+            vary(&["Origin", "COOKIE"]),
+            ["Origin", "COOKIE"],
+            "kept as is"
+        );
+        assert_eq!(vary(&["Origin,cookie"]), ["Origin,cookie"]);
+        assert_eq!(vary(&["*"]), ["*"]);
+        assert_eq!(vary(&["Cookies"]), ["Cookies, Cookie"]);
     }
 
     #[test]
