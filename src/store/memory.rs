@@ -248,10 +248,11 @@ impl MemoryStore {
     }
 
     /// The shard for `sid`, by the high half of its hash (each shard's map uses the low
-    /// bits).
+    /// bits), scaled to the shard count by a multiply rather than a division.
     fn shard(&self, sid: &str) -> &Shard {
         let high = self.inner.key_hash.hash_one(sid) >> 32;
-        &self.inner.shards[(high % self.inner.shards.len() as u64) as usize]
+        let at = (high * self.inner.shards.len() as u64) >> 32;
+        &self.inner.shards[at as usize]
     }
 
     fn expiry_of(&self, cookie: &SessionCookie, now: i64) -> i64 {
