@@ -86,69 +86,52 @@ async fn resave_false_only_touches_an_unmodified_session() {
 
 /// The store round trips of each kind of request, with the default options: a request
 /// that never uses the session makes none; a read within `touch_after` makes one (the
-/// load); a change makes one load and one write; a new session one write.
+/// load); a change makes one load and one write; a new session one write. A store that
+/// has the record at hand (`load_now`, as the memory store) is asked there and never
+/// through `load`.
 #[actix_rt::test]
 async fn store_round_trips_per_request() {
-    let store = Recorder::default();
-    let app = app(SessionMiddleware::builder(store.clone(), SECRET)
-        .build()
-        .unwrap())
-    .await;
-    let cookie = set_cookie(&get(&app, "/count", None).await).unwrap();
-    let id = sid(&cookie);
-    assert_eq!(store.calls(), [format!("create {id}")], "new: one write");
-    let res = get(&app, "/noop", Some(&pair(&cookie))).await;
-    assert_eq!((res.status().as_u16(), set_cookie(&res)), (200, None));
-    assert_eq!(store.calls(), Vec::<String>::new(), "unused: no store call");
-    assert_eq!(
-        body(get(&app, "/read", Some(&pair(&cookie))).await).await,
-        "1"
-    );
-    assert_eq!(store.calls(), [format!("load {id}")], "read: the load only");
-    assert_eq!(
-        body(get(&app, "/count", Some(&pair(&cookie))).await).await,
-        "2"
-    );
-    assert_eq!(
-        store.calls(),
-        [format!("load {id}"), format!("save_if {id}")],
-        "changed: one load, one write"
-    );
-}
-
-/// A store that has the record at hand (`load_now`, as the memory store) is asked
-/// there and nowhere else: no `load` round trip, and the same writes.
-#[actix_rt::test]
-async fn a_store_that_answers_at_once_is_not_asked_again() {
-    let store = Recorder::at_hand();
-    let app = app(SessionMiddleware::builder(store.clone(), SECRET)
-        .build()
-        .unwrap())
-    .await;
-    let cookie = set_cookie(&get(&app, "/count", None).await).unwrap();
-    let id = sid(&cookie);
-    assert_eq!(store.calls(), [format!("create {id}")]);
-    assert_eq!(
-        body(get(&app, "/read", Some(&pair(&cookie))).await).await,
-        "1"
-    );
-    assert_eq!(store.calls(), [format!("load_now {id}")]);
-    assert_eq!(
-        body(get(&app, "/count", Some(&pair(&cookie))).await).await,
-        "2"
-    );
-    assert_eq!(
-        store.calls(),
-        [format!("load_now {id}"), format!("save_if {id}")]
-    );
-    store.inner.destroy(&id).await.unwrap();
-    let res = get(&app, "/count", Some(&pair(&cookie))).await;
-    assert_ne!(
-        sid(&set_cookie(&res).unwrap()),
-        id,
-        "a gone session: a new one"
-    );
-    assert_eq!(store.calls()[0], format!("load_now {id}"));
+    for (store, load) in [
+        (Recorder::default(), "load"),
+        (Recorder::at_hand(), "load_now"),
+    ] {
+        let app = app(SessionMiddleware::builder(store.clone(), SECRET)
+            .build()
+            .unwrap())
+        .await;
+        let cookie = set_cookie(&get(&app, "/count", None).await).unwrap();
+        let id = sid(&cookie);
+        assert_eq!(store.calls(), [format!("create {id}")], "new: one write");
+        let res = get(&app, "/noop", Some(&pair(&cookie))).await;
+        assert_eq!((res.status().as_u16(), set_cookie(&res)), (200, None));
+        assert_eq!(store.calls(), Vec::<String>::new(), "unused: no store call");
+        assert_eq!(
+            body(get(&app, "/read", Some(&pair(&cookie))).await).await,
+            "1"
+        );
+        assert_eq!(
+            store.calls(),
+            [format!("{load} {id}")],
+            "read: the load only"
+        );
+        assert_eq!(
+            body(get(&app, "/count", Some(&pair(&cookie))).await).await,
+            "2"
+        );
+        assert_eq!(
+            store.calls(),
+            [format!("{load} {id}"), format!("save_if {id}")],
+            "changed: one load, one write"
+        );
+        store.inner.destroy(&id).await.unwrap();
+        let res = get(&app, "/count", Some(&pair(&cookie))).await;
+        assert_ne!(
+            sid(&set_cookie(&res).unwrap()),
+            id,
+            "a gone session: a new one"
+        );
+        assert_eq!(store.calls()[0], format!("{load} {id}"));
+    }
 }
 
 /// A touch is due again once `touch_after` has passed since the store last extended the
