@@ -22,12 +22,14 @@ PORT=$PORT valgrind --tool=callgrind --callgrind-out-file="$OUT/callgrind.out" \
 server=$!
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null || true' EXIT
 for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$PORT/read" && break; sleep 0.2; done
-# Every contender gets a Cookie header of the same size: parsing it costs actix-http
-# real work, which must not be billed to the session layer.
+# `new` sends no cookie, as bench.sh's `new` does. Otherwise every contender gets a
+# Cookie header of the same size: parsing it costs actix-http real work, which must not
+# be billed to the session layer.
 path=/$SCENARIO
 cookie=(-H "Cookie: connect.sid=s%3A$(printf 'x%.0s' $(seq 32)).$(printf 'y%.0s' $(seq 43))")
 if [ "$SCENARIO" = new ]; then
   path=/count
+  cookie=()
 else
   set_cookie=$(curl -s -o /dev/null -D - "http://127.0.0.1:$PORT/count" | sed -n 's/^set-cookie: \([^;]*\).*/\1/ip' | head -1)
   [ -n "$set_cookie" ] && cookie=(-H "Cookie: $set_cookie")

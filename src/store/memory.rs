@@ -247,12 +247,8 @@ impl MemoryStore {
         self.inner.evict_expired(now_ms());
     }
 
-    /// The shard for `sid`, by the high half of its hash (each shard's map uses the low
-    /// bits), scaled to the shard count by a multiply rather than a division.
     fn shard(&self, sid: &str) -> &Shard {
-        let high = self.inner.key_hash.hash_one(sid) >> 32;
-        let at = (high * self.inner.shards.len() as u64) >> 32;
-        &self.inner.shards[at as usize]
+        &self.inner.shards[shard_index(self.inner.key_hash.hash_one(sid), self.inner.shards.len())]
     }
 
     fn expiry_of(&self, cookie: &SessionCookie, now: i64) -> i64 {
@@ -501,6 +497,16 @@ fn read(shard: &Shard) -> std::sync::RwLockReadGuard<'_, Map> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// The shard of a key whose hash is `hash`, among `shards`: by bits 24 to 55, scaled by
+/// a multiply rather than a division. Each shard's map takes its buckets from the low
+/// bits and its one-byte probe tags from the top seven, so the keys of one shard must
+/// still differ there: picked by the top bits, a shard's keys shared most of their tag,
+/// and a lookup in a large store compared keys on nearly every probe.
+fn shard_index(hash: u64, shards: usize) -> usize {
+    let middle = (hash >> 24) & 0xffff_ffff;
+    ((middle * shards as u64) >> 32) as usize
+}
+
 fn write(shard: &Shard) -> std::sync::RwLockWriteGuard<'_, Map> {
     shard
         .map
@@ -575,5 +581,37 @@ impl SessionStore for MemoryStore {
     fn clear(&self) -> StoreFuture<'_, ()> {
         self.inner.shards.iter().for_each(|s| write(s).clear());
         ready(Ok(())).boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::*;
+
+    /// The keys of one shard spread over the whole bucket range and every probe tag
+    /// (the top seven bits) of their map.
+    #[test]
+    fn a_shard_keeps_the_bits_its_map_uses() {
+        let hash = KeyHash::random();
+        let ids = (0..20_000).map(|i| format!("{i:032}"));
+        let in_first: Vec<u64> = ids
+            .map(|id| hash.hash_one(id))
+            .filter(|&h| shard_index(h, MAX_SHARDS) == 0)
+            .collect();
+        assert!(
+            in_first.len() > 20_000 / MAX_SHARDS / 2,
+            "{}",
+            in_first.len()
+        );
+        let tags: HashSet<u64> = in_first.iter().map(|h| h >> 57).collect();
+        assert_eq!(tags.len(), 128, "probe tags in use");
+        let buckets: HashSet<u64> = in_first.iter().map(|h| h & 0xff).collect();
+        assert!(buckets.len() > 250, "{} of 256 low bytes", buckets.len());
+        let shards: HashSet<usize> = (0..1000u64)
+            .map(|i| shard_index(hash.hash_one(i.to_string()), MAX_SHARDS))
+            .collect();
+        assert_eq!(shards.len(), MAX_SHARDS, "every shard is used");
     }
 }
