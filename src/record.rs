@@ -254,6 +254,15 @@ impl Fingerprint {
         }
     }
 
+    /// Whether `data` has this fingerprint: its canonical JSON is compared with this one's
+    /// as it is written, and no copy is kept (cheaper than `Fingerprint::of(data) == *self`,
+    /// and it stops at the first difference).
+    pub fn matches(&self, data: &Map<String, Value>) -> bool {
+        let mut rest = Unwritten(&self.canonical);
+        // The writer fails at the first difference, which ends the serialisation early.
+        serde_json::to_writer(&mut rest, data).is_ok() && rest.0.is_empty()
+    }
+
     /// The crc32 of the canonical JSON.
     pub fn crc32(&self) -> u32 {
         self.crc
@@ -272,6 +281,26 @@ impl PartialEq for Fingerprint {
 }
 
 impl Eq for Fingerprint {}
+
+/// The part of a canonical JSON not yet matched by what is written: a write that does not
+/// continue it fails.
+struct Unwritten<'a>(&'a [u8]);
+
+impl std::io::Write for Unwritten<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self.0.strip_prefix(buf) {
+            Some(rest) => {
+                self.0 = rest;
+                Ok(buf.len())
+            }
+            None => Err(std::io::ErrorKind::InvalidData.into()),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -380,6 +409,19 @@ mod tests {
             serde_json::from_str(r#"{"y":{"q":2,"p":1},"x":2}"#).expect("json");
         assert_eq!(Fingerprint::of(&a), Fingerprint::of(&b));
         assert_ne!(Fingerprint::of(&a), Fingerprint::of(&c));
+        assert!(Fingerprint::of(&a).matches(&b));
+        assert!(!Fingerprint::of(&a).matches(&c));
+    }
+
+    #[test]
+    fn matching_needs_the_whole_json_neither_a_prefix_nor_more() {
+        let parse = |json: &str| serde_json::from_str::<Map<String, Value>>(json).expect("json");
+        let fp = Fingerprint::of(&parse(r#"{"a":"xy","b":[1,2]}"#));
+        assert!(fp.matches(&parse(r#"{"b":[1,2],"a":"xy"}"#)));
+        assert!(!fp.matches(&parse(r#"{"a":"xy"}"#)), "a prefix");
+        assert!(!fp.matches(&parse(r#"{"a":"xy","b":[1,2],"c":0}"#)), "more");
+        assert!(!fp.matches(&parse(r#"{"a":"xz","b":[1,2]}"#)));
+        assert!(Fingerprint::of(&Map::new()).matches(&Map::new()));
     }
 
     #[test]

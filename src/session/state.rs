@@ -250,8 +250,7 @@ impl State {
     /// Everything the end-of-request rules need. Whether the data changed is decided by
     /// fingerprint, never assumed.
     pub(crate) fn facts(&self) -> Facts {
-        let current = (self.generation > 0).then(|| Fingerprint::of(&self.record.data));
-        let differs = |fp: &Fingerprint| current.as_ref().is_some_and(|c| c != fp);
+        let differs = |fp: &Fingerprint| self.generation > 0 && !fp.matches(&self.record.data);
         let data_modified = self.origin.as_ref().is_some_and(differs);
         let explicit_save = self.saved.as_ref().map(|s| {
             !self.cookie_unsaved && (s.generation == self.generation || !differs(&s.fingerprint))
