@@ -595,13 +595,13 @@ mod tests {
     #[test]
     fn a_shard_keeps_the_bits_its_map_uses() {
         let hash = KeyHash::random();
-        let ids = (0..20_000).map(|i| format!("{i:032}"));
+        let ids = (0..80_000).map(|i| format!("{i:032}"));
         let in_first: Vec<u64> = ids
             .map(|id| hash.hash_one(id))
             .filter(|&h| shard_index(h, MAX_SHARDS) == 0)
             .collect();
         assert!(
-            in_first.len() > 20_000 / MAX_SHARDS / 2,
+            in_first.len() > 80_000 / MAX_SHARDS / 2,
             "{}",
             in_first.len()
         );
