@@ -315,24 +315,52 @@ fn build_rejects_a_zero_or_oversized_grace_and_last_writer_wins() {
 }
 
 /// The move costs one `create` and one `save_if` on top of the load, and nothing else
-/// (the new record was just written: no touch).
+/// (the new record was just written: no touch). A store with the record at hand
+/// (`load_now`) is asked once too: the move goes on from that answer.
 #[actix_rt::test]
 async fn a_reissue_is_a_create_and_a_conditional_write() {
-    let store = Recorder::default();
-    let app = app(store.clone(), true).await;
-    let (cookie, old, issued) = seeded(&app, &store.inner).await;
-    until(issued + ms(EVERY)).await;
-    store.calls();
-    let res = get(&app, "/read", Some(&cookie)).await;
-    let new = sid(&set_cookie(&res).expect("the new ID's cookie"));
-    assert_eq!(
-        store.calls(),
-        [
-            format!("load {old}"),
-            format!("create {new}"),
-            format!("save_if {old}"),
-        ]
-    );
+    for (store, load) in [
+        (Recorder::default(), "load"),
+        (Recorder::at_hand(), "load_now"),
+    ] {
+        let app = app(store.clone(), true).await;
+        let (cookie, old, issued) = seeded(&app, &store.inner).await;
+        until(issued + ms(EVERY)).await;
+        store.calls();
+        let res = get(&app, "/read", Some(&cookie)).await;
+        let new = sid(&set_cookie(&res).expect("the new ID's cookie"));
+        assert_eq!(
+            store.calls(),
+            [
+                format!("{load} {old}"),
+                format!("create {new}"),
+                format!("save_if {old}"),
+            ]
+        );
+    }
+}
+
+/// Within the grace, the old cookie's request reads the tombstone once and then the
+/// session it names, on either kind of store.
+#[actix_rt::test]
+async fn a_tombstone_is_read_once_then_followed() {
+    for (store, load) in [
+        (Recorder::default(), "load"),
+        (Recorder::at_hand(), "load_now"),
+    ] {
+        let app = app(store.clone(), true).await;
+        let (cookie, old, issued) = seeded(&app, &store.inner).await;
+        until(issued + ms(EVERY)).await;
+        let res = get(&app, "/read", Some(&cookie)).await;
+        let new = sid(&set_cookie(&res).expect("the new ID's cookie"));
+        store.calls();
+        let res = get(&app, "/read", Some(&cookie)).await;
+        assert_eq!(body(res).await, "1");
+        assert_eq!(
+            store.calls(),
+            [format!("{load} {old}"), format!("load {new}")]
+        );
+    }
 }
 
 /// The middleware's keys are reserved and hidden from `entries`.

@@ -8,7 +8,7 @@ use std::time::SystemTime;
 use actix_web::HttpRequest;
 
 use super::persist::{create, new_id};
-use super::reissue::{self, fetch, fetch_now, Found};
+use super::reissue::{self, fetch, resolve, Found};
 use super::state::{Slot, State};
 use super::SessionError;
 use crate::config::Reissue;
@@ -20,11 +20,13 @@ use crate::record::{SessionRecord, CREATED_AT_KEY, ISSUED_AT_KEY};
 use crate::store::Loaded;
 
 /// What a request knows before it asks the store: the signed cookie's ID (and whether
-/// to re-sign it), and whether the connection is secure.
+/// to re-sign it), whether the connection is secure, and the store's record for the ID
+/// when it had it at hand but the session needs more than a plain load.
 #[derive(Debug)]
 pub(crate) struct Start {
     cookie_id: Option<(String, bool)>,
     secure_connection: bool,
+    at_hand: Option<Loaded>,
 }
 
 /// How far [`begin`] got without waiting.
@@ -58,15 +60,19 @@ pub(crate) fn begin(slot: &Slot, req: &HttpRequest) -> Begun {
         let mut verified = ctx.verified.borrow_mut();
         ctx.config.read_session_id(req.headers(), &mut verified)
     };
-    let start = Start {
+    let mut start = Start {
         cookie_id,
         secure_connection: ctx.config.is_secure(req),
+        at_hand: None,
     };
     let found = match &start.cookie_id {
         Some((id, _)) => match load_now(ctx, req, id, start.secure_connection) {
-            Some(Ok(found)) => found,
-            Some(Err(e)) => return Begun::Done(Err(e)),
-            None => return Begun::Waiting(start),
+            Now::Found(found) => found,
+            Now::Failed(e) => return Begun::Done(Err(e)),
+            Now::Later(at_hand) => {
+                start.at_hand = at_hand;
+                return Begun::Waiting(start);
+            }
         },
         None => None,
     };
@@ -77,10 +83,11 @@ pub(crate) fn begin(slot: &Slot, req: &HttpRequest) -> Begun {
 pub(crate) async fn complete(
     slot: &Slot,
     req: &HttpRequest,
-    start: Start,
+    mut start: Start,
 ) -> Result<(), SessionError> {
+    let at_hand = start.at_hand.take();
     let found = match &start.cookie_id {
-        Some((id, _)) => load(&slot.ctx, req, id, start.secure_connection).await?,
+        Some((id, _)) => load(&slot.ctx, req, id, start.secure_connection, at_hand).await?,
         None => None,
     };
     settle(slot, req, start, found)
@@ -98,6 +105,7 @@ fn settle(
     let Start {
         cookie_id,
         secure_connection,
+        ..
     } = start;
     let had_cookie = cookie_id.is_some();
     let mut state = match (found, cookie_id) {
@@ -130,33 +138,53 @@ fn settle(
     Ok(())
 }
 
-/// [`load`] when the store answers at once and the session needs no new ID; `None`
-/// when it has to wait.
-fn load_now(
-    ctx: &Context,
-    req: &HttpRequest,
-    id: &str,
-    secure_connection: bool,
-) -> Option<Result<Option<Found>, SessionError>> {
-    match fetch_now(ctx, id)? {
-        Ok(Some(found)) if reissue_policy(ctx, &found, secure_connection).is_some() => None,
-        Ok(None) => {
+/// What [`load_now`] got without waiting.
+enum Now {
+    /// The session, or none under the cookie's ID.
+    Found(Option<Found>),
+    Failed(SessionError),
+    /// [`load`] has to finish: the store has to be asked, or its record (kept here) is
+    /// expired, a tombstone or due for a new ID.
+    Later(Option<Loaded>),
+}
+
+/// [`load`] when the store has the record at hand and it is the session as it is.
+fn load_now(ctx: &Context, req: &HttpRequest, id: &str, secure_connection: bool) -> Now {
+    match reissue::load_now(ctx, id) {
+        None => Now::Later(None),
+        Some(Err(e)) => Now::Failed(e),
+        Some(Ok(None)) => {
             missing(ctx, req, id);
-            Some(Ok(None))
+            Now::Found(None)
         }
-        answer => Some(answer),
+        Some(Ok(Some(loaded))) => {
+            let found = Found::at(loaded);
+            if reissue::is_plain(ctx, &found.loaded)
+                && reissue_policy(ctx, &found, secure_connection).is_none()
+            {
+                Now::Found(Some(found))
+            } else {
+                Now::Later(Some(found.loaded))
+            }
+        }
     }
 }
 
 /// The session under the cookie's ID: as stored, under the new ID its tombstone names,
-/// or moved to a new ID now when its ID is due for reissue.
+/// or moved to a new ID now when its ID is due for reissue. `at_hand` is the store's
+/// record when [`load_now`] already has it.
 async fn load(
     ctx: &Context,
     req: &HttpRequest,
     id: &str,
     secure_connection: bool,
+    at_hand: Option<Loaded>,
 ) -> Result<Option<Found>, SessionError> {
-    let Some(found) = fetch(ctx, id).await? else {
+    let found = match at_hand {
+        Some(loaded) => resolve(ctx, id, Some(loaded)).await?,
+        None => fetch(ctx, id).await?,
+    };
+    let Some(found) = found else {
         missing(ctx, req, id);
         return Ok(None);
     };

@@ -40,34 +40,52 @@ impl Found {
 
 /// The stored session under a cookie's ID, or under the new ID its tombstone names.
 pub(crate) async fn fetch(ctx: &Context, id: &str) -> Result<Option<Found>, SessionError> {
-    match load_live(ctx, id).await? {
+    let loaded = readable(ctx.store.load(id).await)?;
+    resolve(ctx, id, loaded).await
+}
+
+/// The session the store's record under `id` stands for: none when it is expired (it
+/// is destroyed), the session its tombstone names, or the record itself.
+pub(crate) async fn resolve(
+    ctx: &Context,
+    id: &str,
+    loaded: Option<Loaded>,
+) -> Result<Option<Found>, SessionError> {
+    match live(ctx, id, loaded).await? {
         Some(loaded) => follow(ctx, loaded).await,
         None => Ok(None),
     }
 }
 
-/// The stored session under a cookie's ID when the store answers at once
-/// ([`SessionStore::load_now`]) and nothing else is needed; `None` when the store has to
-/// be asked, or the record is expired (to destroy) or a tombstone (to follow): [`fetch`]
-/// then does it all.
+/// The record under a cookie's ID when the store has it at hand
+/// ([`SessionStore::load_now`]); `None` when the store has to be asked.
 ///
 /// [`SessionStore::load_now`]: crate::store::SessionStore::load_now
-pub(crate) fn fetch_now(ctx: &Context, id: &str) -> Option<Result<Option<Found>, SessionError>> {
-    let loaded = match readable(ctx.store.load_now(id)?) {
-        Ok(Some(loaded)) => loaded,
-        other => return Some(other.map(|_| None)),
-    };
-    if loaded.record.is_tombstone() || ctx.config.is_expired(&loaded.record) {
-        return None;
-    }
-    Some(Ok(Some(Found::at(loaded))))
+pub(crate) fn load_now(ctx: &Context, id: &str) -> Option<Result<Option<Loaded>, SessionError>> {
+    Some(readable(ctx.store.load_now(id)?))
+}
+
+/// Whether a record from [`load_now`] is the session itself: not a tombstone (to
+/// follow) nor expired (to destroy), which [`resolve`] does.
+pub(crate) fn is_plain(ctx: &Context, loaded: &Loaded) -> bool {
+    !loaded.record.is_tombstone() && !ctx.config.is_expired(&loaded.record)
 }
 
 /// The record under `id`. A record that no longer parses is no session: a new one
 /// under a new ID, never the client's. Nor is one whose cookie has expired, whatever the
 /// store says (a store without TTLs, clock skew, a third-party store): it is destroyed.
 async fn load_live(ctx: &Context, id: &str) -> Result<Option<Loaded>, SessionError> {
-    let Some(loaded) = readable(ctx.store.load(id).await)? else {
+    let loaded = readable(ctx.store.load(id).await)?;
+    live(ctx, id, loaded).await
+}
+
+/// `loaded` unless its cookie has expired: then it is destroyed.
+async fn live(
+    ctx: &Context,
+    id: &str,
+    loaded: Option<Loaded>,
+) -> Result<Option<Loaded>, SessionError> {
+    let Some(loaded) = loaded else {
         return Ok(None);
     };
     if ctx.config.is_expired(&loaded.record) {

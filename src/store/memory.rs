@@ -1,5 +1,6 @@
 //! [`MemoryStore`]: the embedded store for one process and for development.
 
+use std::collections::hash_map::Entry as MapEntry;
 use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -318,22 +319,30 @@ impl MemoryStore {
         version
     }
 
+    /// One probe of the map under the lock: the record is packed before it is taken.
     fn create_now(&self, sid: &str, rec: &SessionRecord) -> Option<Version> {
         let now = now_ms();
         let shard = self.shard(sid);
-        let mut map = write(shard);
-        if map.get(sid).is_some_and(|e| e.live(now)) {
-            return None;
-        }
         let entry = self.entry(Stored::packed(rec), &rec.cookie, now);
         let version = Version::from_number(entry.version);
-        self.insert_bounded(&mut map, shard.cap, sid, entry);
+        let mut map = write(shard);
+        self.make_room(&mut map, shard.cap, sid);
+        match map.entry(sid.into()) {
+            MapEntry::Occupied(taken) if taken.get().live(now) => return None,
+            MapEntry::Occupied(mut expired) => drop(expired.insert(entry)),
+            MapEntry::Vacant(free) => drop(free.insert(entry)),
+        }
         Some(version)
     }
 
-    /// Inserts under the caller's lock, first evicting the soonest-expiring entries when
-    /// `sid` is new and the shard is full.
+    /// Inserts under the caller's lock, first making room for `sid`.
     fn insert_bounded(&self, map: &mut Map, cap: usize, sid: &str, entry: Entry) {
+        self.make_room(map, cap, sid);
+        map.insert(sid.into(), entry);
+    }
+
+    /// Evicts the soonest-expiring entries when `sid` is new and the shard is full.
+    fn make_room(&self, map: &mut Map, cap: usize, sid: &str) {
         if map.len() >= cap && !map.contains_key(sid) {
             let now = now_ms();
             while map.len() >= cap {
@@ -347,7 +356,6 @@ impl MemoryStore {
                 }
             }
         }
-        map.insert(sid.into(), entry);
     }
 
     fn save_if_now(
