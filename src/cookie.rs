@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use crate::encoding::{clamp_date, encode_uri_component, format_http};
+use crate::encoding::{clamp_date, format_http};
 
 mod wire;
 
@@ -355,12 +355,12 @@ impl SessionCookie {
         self.reset_expiry(now_ms);
     }
 
-    /// Appends `name=s%3A<signed>` and the attributes, in Node's order.
-    pub(crate) fn render(&self, name: &str, signed: &str, out: &mut String) {
+    /// Appends `name=s%3A`, the signed ID percent-encoded (`signed` appends it), and
+    /// the attributes, in Node's order.
+    pub(crate) fn render(&self, name: &str, signed: impl FnOnce(&mut String), out: &mut String) {
         out.push_str(name);
-        out.push('=');
-        encode_uri_component("s:", out);
-        encode_uri_component(signed, out);
+        out.push_str("=s%3A");
+        signed(out);
         self.render_attributes(self.expires, out);
     }
 
@@ -451,6 +451,7 @@ fn find_semicolon(text: &[u8]) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::encoding::encode_uri_component;
 
     const NOW: i64 = 1_795_461_900_852;
 
@@ -458,7 +459,8 @@ mod tests {
     fn default_cookie_renders_like_express_session() {
         let cookie = CookieOptions::default().new_cookie(false, NOW);
         let mut out = String::new();
-        cookie.render("connect.sid", "abc+/.sig=", &mut out);
+        let signed = |out: &mut String| encode_uri_component("abc+/.sig=", out);
+        cookie.render("connect.sid", signed, &mut out);
         assert_eq!(
             out,
             "connect.sid=s%3Aabc%2B%2F.sig%3D; Path=/; HttpOnly; SameSite=Lax"
@@ -477,7 +479,7 @@ mod tests {
             .same_site(SameSite::Strict)
             .new_cookie(false, NOW);
         let mut out = String::new();
-        cookie.render("sid", "v.s", &mut out);
+        cookie.render("sid", |out| out.push_str("v.s"), &mut out);
         assert_eq!(
             out,
             "sid=s%3Av.s; Domain=example.com; Path=/app; Expires=Mon, 23 Nov 2026 19:26:00 GMT; \

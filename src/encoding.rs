@@ -15,34 +15,44 @@ pub(crate) fn base64_url(input: &[u8], out: &mut String) {
     encode(input, URL_SAFE, out)
 }
 
+/// Base64 with the standard alphabet, no padding, of at most 48 bytes, written into
+/// `buf`: no allocation.
+pub(crate) fn base64_standard_block<'b>(input: &[u8], buf: &'b mut [u8; 64]) -> &'b str {
+    encode_block(input, STANDARD, buf)
+}
+
 fn encode(input: &[u8], alphabet: &[u8; 64], out: &mut String) {
     // Blocks of 48 bytes go through a stack buffer into `out` with one `push_str`:
     // pushing char by char checked capacity and encoded UTF-8 for every character.
     let mut buf = [0u8; 64];
     for block in input.chunks(48) {
-        let mut groups = block.chunks_exact(3);
-        let mut len = 0;
-        for (g, text) in (&mut groups).zip(buf.chunks_exact_mut(4)) {
-            let n = u32::from(g[0]) << 16 | u32::from(g[1]) << 8 | u32::from(g[2]);
-            text.copy_from_slice(&[18, 12, 6, 0].map(|s| alphabet[(n >> s & 63) as usize]));
-            len += 4;
-        }
-        let tail = groups.remainder();
-        if !tail.is_empty() {
-            let n = tail
-                .iter()
-                .enumerate()
-                .fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
-            for (i, slot) in buf[len..=len + tail.len()].iter_mut().enumerate() {
-                *slot = alphabet[(n >> (18 - 6 * i) & 63) as usize];
-            }
-            len += tail.len() + 1;
-        }
-        // Always ASCII: both alphabets are.
-        if let Ok(text) = std::str::from_utf8(&buf[..len]) {
-            out.push_str(text);
-        }
+        out.push_str(encode_block(block, alphabet, &mut buf));
     }
+}
+
+/// One block of at most 48 bytes (64 characters).
+fn encode_block<'b>(block: &[u8], alphabet: &[u8; 64], buf: &'b mut [u8; 64]) -> &'b str {
+    debug_assert!(block.len() <= 48, "a block is at most 48 bytes");
+    let mut groups = block.chunks_exact(3);
+    let mut len = 0;
+    for (g, text) in (&mut groups).zip(buf.chunks_exact_mut(4)) {
+        let n = u32::from(g[0]) << 16 | u32::from(g[1]) << 8 | u32::from(g[2]);
+        text.copy_from_slice(&[18, 12, 6, 0].map(|s| alphabet[(n >> s & 63) as usize]));
+        len += 4;
+    }
+    let tail = groups.remainder();
+    if !tail.is_empty() {
+        let n = tail
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
+        for (i, slot) in buf[len..=len + tail.len()].iter_mut().enumerate() {
+            *slot = alphabet[(n >> (18 - 6 * i) & 63) as usize];
+        }
+        len += tail.len() + 1;
+    }
+    // Always ASCII: both alphabets are.
+    std::str::from_utf8(&buf[..len]).unwrap_or_default()
 }
 
 const INVALID: u8 = 0xFF;

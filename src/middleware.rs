@@ -302,11 +302,10 @@ fn cookie_header(config: &Config, st: &State, outcome: Outcome) -> Option<Header
     if !outcome.set_cookie && !outcome.remove_cookie {
         return None;
     }
-    let mut out = String::with_capacity(160);
+    let mut out = String::with_capacity(256);
     if outcome.set_cookie {
-        let mut signed = String::with_capacity(st.id.len() + 44);
-        config.keys.sign_into(&st.id, &mut signed);
-        st.record.cookie.render(&config.name, &signed, &mut out);
+        let signed = |out: &mut String| config.keys.sign_uri_encoded(&st.id, out);
+        st.record.cookie.render(&config.name, signed, &mut out);
     } else {
         st.record.cookie.render_removal(&config.name, &mut out);
     }

@@ -4,7 +4,9 @@
 
 use ring::hmac;
 
-use crate::encoding::{base64_standard, decode_base64_standard};
+use crate::encoding::{
+    base64_standard, base64_standard_block, decode_base64_standard, encode_uri_component,
+};
 
 /// Length of an unpadded base64 HMAC-SHA256 tag.
 const SIGNATURE_LEN: usize = 43;
@@ -83,6 +85,18 @@ impl Keys {
                 .map(|s| hmac::Key::new(hmac::HMAC_SHA256, s.as_bytes()))
                 .collect(),
         )
+    }
+
+    /// Appends `value.signature` percent-encoded as `encodeURIComponent` does it, as
+    /// the cookie carries it, with no copy of the signed value in between.
+    pub(crate) fn sign_uri_encoded(&self, value: &str, out: &mut String) {
+        encode_uri_component(value, out);
+        out.push('.');
+        if let Some(key) = self.0.first() {
+            let mut text = [0; 64];
+            let tag = hmac::sign(key, value.as_bytes());
+            encode_uri_component(base64_standard_block(tag.as_ref(), &mut text), out);
+        }
     }
 
     /// Appends `value.signature` to `out`.
@@ -179,6 +193,18 @@ mod tests {
         let mut out = String::new();
         keys.sign_into("hello", &mut out);
         assert_eq!(out, sign("hello", "new secret"));
+    }
+
+    #[test]
+    fn the_cookie_form_is_the_signed_value_percent_encoded() {
+        let keys = Keys::new(&Secrets::from("keyboard cat"));
+        for value in ["hello", "Vt4Xr5wB-x_2kQ9sLh3MZ0aJcNfyUoPq", "a+b/c=d é"] {
+            let mut want = String::new();
+            encode_uri_component(&sign(value, "keyboard cat"), &mut want);
+            let mut out = String::new();
+            keys.sign_uri_encoded(value, &mut out);
+            assert_eq!(out, want, "{value}");
+        }
     }
 
     #[test]
