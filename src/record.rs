@@ -245,6 +245,13 @@ pub struct Fingerprint {
 impl Fingerprint {
     /// Fingerprints session data.
     pub fn of(data: &Map<String, Value>) -> Self {
+        if data.is_empty() {
+            // A new session's, at its first change: `{}`, kept as no bytes (no allocation).
+            return Fingerprint {
+                crc: EMPTY_CRC,
+                canonical: Vec::new(),
+            };
+        }
         let mut canonical = Vec::with_capacity(64);
         // Writing JSON values into a Vec cannot fail.
         let _ = serde_json::to_writer(&mut canonical, data);
@@ -258,6 +265,9 @@ impl Fingerprint {
     /// as it is written, and no copy is kept (cheaper than `Fingerprint::of(data) == *self`,
     /// and it stops at the first difference).
     pub fn matches(&self, data: &Map<String, Value>) -> bool {
+        if self.canonical.is_empty() {
+            return data.is_empty();
+        }
         let mut rest = Unwritten(&self.canonical);
         // The writer fails at the first difference, which ends the serialisation early.
         serde_json::to_writer(&mut rest, data).is_ok() && rest.0.is_empty()
@@ -270,9 +280,17 @@ impl Fingerprint {
 
     /// The canonical JSON the fingerprint was taken of.
     pub fn canonical_json(&self) -> &[u8] {
-        &self.canonical
+        if self.canonical.is_empty() {
+            EMPTY
+        } else {
+            &self.canonical
+        }
     }
 }
+
+/// The canonical JSON of no data, and its crc32 (checked by a test).
+const EMPTY: &[u8] = b"{}";
+const EMPTY_CRC: u32 = 0xa3a6_bf43;
 
 impl PartialEq for Fingerprint {
     fn eq(&self, other: &Self) -> bool {
@@ -422,6 +440,16 @@ mod tests {
         assert!(!fp.matches(&parse(r#"{"a":"xy","b":[1,2],"c":0}"#)), "more");
         assert!(!fp.matches(&parse(r#"{"a":"xz","b":[1,2]}"#)));
         assert!(Fingerprint::of(&Map::new()).matches(&Map::new()));
+    }
+
+    #[test]
+    fn no_data_fingerprints_as_its_json() {
+        let empty = Fingerprint::of(&Map::new());
+        assert_eq!(empty.canonical_json(), b"{}");
+        assert_eq!(empty.crc32(), crc32fast::hash(b"{}"));
+        let one = serde_json::from_str::<Map<String, Value>>(r#"{"n":1}"#).expect("json");
+        assert!(!empty.matches(&one));
+        assert!(!Fingerprint::of(&one).matches(&Map::new()));
     }
 
     #[test]
