@@ -314,21 +314,46 @@ fn build_rejects_a_zero_or_oversized_grace_and_last_writer_wins() {
     assert!(build(60, 5, merge).is_ok());
 }
 
+/// The two recording stores, each with the call a load makes on it: one asked through
+/// `load`, one that has its records at hand (`load_now`).
+fn recorders() -> [(Recorder, &'static str); 2] {
+    [
+        (Recorder::default(), "load"),
+        (Recorder::at_hand(), "load_now"),
+    ]
+}
+
+/// An app on `store` whose session was just moved to a new ID by a read with its old
+/// cookie: the app, that cookie, the old ID and the new one. The store's log holds
+/// the moving read's calls only.
+async fn moved(
+    store: &Recorder,
+) -> (
+    impl Service<
+        actix_http::Request,
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+    >,
+    String,
+    String,
+    String,
+) {
+    let app = app(store.clone(), true).await;
+    let (cookie, old, issued) = seeded(&app, &store.inner).await;
+    until(issued + ms(EVERY)).await;
+    store.calls();
+    let res = get(&app, "/read", Some(&cookie)).await;
+    let new = sid(&set_cookie(&res).expect("the new ID's cookie"));
+    (app, cookie, old, new)
+}
+
 /// The move costs one `create` and one `save_if` on top of the load, and nothing else
 /// (the new record was just written: no touch). A store with the record at hand
 /// (`load_now`) is asked once too: the move goes on from that answer.
 #[actix_rt::test]
 async fn a_reissue_is_a_create_and_a_conditional_write() {
-    for (store, load) in [
-        (Recorder::default(), "load"),
-        (Recorder::at_hand(), "load_now"),
-    ] {
-        let app = app(store.clone(), true).await;
-        let (cookie, old, issued) = seeded(&app, &store.inner).await;
-        until(issued + ms(EVERY)).await;
-        store.calls();
-        let res = get(&app, "/read", Some(&cookie)).await;
-        let new = sid(&set_cookie(&res).expect("the new ID's cookie"));
+    for (store, load) in recorders() {
+        let (_app, _cookie, old, new) = moved(&store).await;
         assert_eq!(
             store.calls(),
             [
@@ -344,15 +369,8 @@ async fn a_reissue_is_a_create_and_a_conditional_write() {
 /// session it names, on either kind of store.
 #[actix_rt::test]
 async fn a_tombstone_is_read_once_then_followed() {
-    for (store, load) in [
-        (Recorder::default(), "load"),
-        (Recorder::at_hand(), "load_now"),
-    ] {
-        let app = app(store.clone(), true).await;
-        let (cookie, old, issued) = seeded(&app, &store.inner).await;
-        until(issued + ms(EVERY)).await;
-        let res = get(&app, "/read", Some(&cookie)).await;
-        let new = sid(&set_cookie(&res).expect("the new ID's cookie"));
+    for (store, load) in recorders() {
+        let (app, cookie, old, new) = moved(&store).await;
         store.calls();
         let res = get(&app, "/read", Some(&cookie)).await;
         assert_eq!(body(res).await, "1");
