@@ -17,6 +17,8 @@
 #   PREFILLS        [1000 100000 1000000]         PAYLOADS [100 10000 100000] (bytes)
 #   OUT             results directory [target/bench/<timestamp>]
 #   BENCH_PORT      [18080]
+#   REDIS_SERVER    [redis] the Redis contenders' server: redis (Debian's Redis 7.0) or
+#                   valkey (Valkey 8.1, built by scripts/valkey.sh: it has SET ... IFEQ)
 # A smoke run: DURATION=2 WARMUP=1 ROUNDS=1 scripts/bench.sh   (about five minutes)
 #
 # Writes $OUT/raw.tsv, $OUT/scaling.tsv and $OUT/report.md (also printed), and stops
@@ -123,6 +125,11 @@ if ! command -v wrk >/dev/null; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk >/dev/null
 fi
 
+if [ "${REDIS_SERVER:-redis}" = valkey ]; then
+  source scripts/valkey.sh
+  valkey_ensure_built
+  REDIS_SERVER_BIN=$VALKEY_SERVER_BIN
+fi
 start_redis
 start_postgres
 # The databases share the load generator's CPU, so the server's CPU is its own.
@@ -349,7 +356,8 @@ spread() {
 
 {
   echo "Run: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)),"
-  echo "$ROUNDS round(s), ${WARMUP}s warm-up + ${DURATION}s measured per run, wrk -t1 -c$CONNECTIONS."
+  echo "$ROUNDS round(s), ${WARMUP}s warm-up + ${DURATION}s measured per run, wrk -t1 -c$CONNECTIONS,"
+  echo "Redis contenders on $("$REDIS_SERVER_BIN" --version | cut -d' ' -f1-3)."
   for scenario in $SCENARIOS; do
     echo
     echo "### $scenario"

@@ -3,7 +3,8 @@
 #
 # start_redis: a standalone server on 127.0.0.1, no persistence, files in $WORK/redis.
 # Exports REDIS_URL, and for tests that stop and restart servers of their own:
-# REDIS_SERVER_BIN (the redis-server binary) and REDIS_DIR (a directory for their files).
+# REDIS_SERVER_BIN (the redis-server binary, unless already set: scripts/bench.sh sets
+# Valkey's) and REDIS_DIR (a directory for their files).
 #
 # start_redis_cluster: three primaries, no replicas, on 127.0.0.1. Exports
 # REDIS_CLUSTER_URLS (comma-separated redis:// URLs of every node).
@@ -18,7 +19,7 @@ redis_ensure_installed() {
   if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/null 2>&1; then
     redis_install || return 1
   fi
-  REDIS_SERVER_BIN=$(command -v redis-server)
+  REDIS_SERVER_BIN=${REDIS_SERVER_BIN:-$(command -v redis-server)}
   export REDIS_SERVER_BIN
 }
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The one test command: starts real Redis (standalone and a 3-node cluster) and
+# The one test command: starts real Redis (standalone and a 3-node cluster), Valkey and
 # PostgreSQL on loopback, then runs formatting, lints, docs, every test, the Node
 # interop suite and a short fuzz run of each target (FUZZ_SECONDS, default 60).
 set -euo pipefail
@@ -18,6 +18,7 @@ trap cleanup EXIT
 # Each sourced file defines start_* functions that export the servers' URLs and push
 # their stop function onto STOP_HOOKS.
 source scripts/redis.sh
+source scripts/valkey.sh
 source scripts/postgres.sh
 
 echo "== cargo fmt"
@@ -37,6 +38,7 @@ RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --all-features
 
 start_redis
 start_redis_cluster
+start_valkey
 start_postgres
 
 echo "== cargo test"

@@ -2,8 +2,8 @@
 //! requests on one session keep each other's changes, and a session destroyed (logout,
 //! `regenerate`) while a slow request was in flight never comes back.
 //!
-//! Every scenario runs on the memory store here, and on Redis (standalone and Cluster)
-//! and PostgreSQL when those features are on (`scripts/test.sh` starts the servers).
+//! Every scenario runs on the memory store here, and on Redis (standalone and Cluster),
+//! Valkey and PostgreSQL when those features are on (`scripts/test.sh` starts the servers).
 
 mod common;
 
@@ -316,6 +316,20 @@ async fn redis_standalone() {
 async fn redis_cluster() {
     let prefix = redis_support::unique_prefix("merge-cluster");
     let store = redis_support::cluster(&prefix).await;
+    every_scenario(store.clone()).await;
+    store.clear().await.expect("cleaned up");
+}
+
+/// Valkey 8.1: the conditional saves are `SET … IFEQ`, not the script.
+#[cfg(feature = "redis")]
+#[actix_rt::test]
+async fn valkey() {
+    let prefix = redis_support::unique_prefix("merge-valkey");
+    let store = actix_express_session::RedisStore::builder()
+        .prefix(&prefix)
+        .connect(&redis_support::valkey_url())
+        .await
+        .expect("connects to VALKEY_URL");
     every_scenario(store.clone()).await;
     store.clear().await.expect("cleaned up");
 }

@@ -276,10 +276,16 @@ async fn a_write_by_our_own_store_on_another_thread_is_seen_every_time() {
     store.clear().await.expect("clear");
 }
 
+/// On Redis 7.0 (the compare-and-set script) and Valkey 8.1 (`SET … IFEQ`).
 #[actix_rt::test]
 async fn our_own_writes_keep_the_cache_right_without_a_command_on_the_next_load() {
-    let server = OwnRedis::start();
-    let url = server.url();
+    for server in [OwnRedis::start(), OwnRedis::valkey()] {
+        own_writes_keep_the_cache_right(&server.url()).await;
+    }
+}
+
+async fn own_writes_keep_the_cache_right(url: &str) {
+    let url = url.to_owned();
     let store = cached_store(&url, "cache-own:").await;
     let mut admin = raw(&url).await;
     let no_command = |what: &'static str| {

@@ -5,6 +5,7 @@
 mod common;
 mod redis_support;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -692,6 +693,63 @@ async fn records_written_by_connect_redis_compare_byte_for_byte() {
     store.clear().await.expect("clear");
 }
 
+/// Calls per command name, from `INFO commandstats`.
+async fn command_calls(url: &str) -> HashMap<String, u64> {
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(&mut raw(url).await)
+        .await
+        .expect("INFO");
+    let calls = |line: &str| -> Option<(String, u64)> {
+        let (name, rest) = line.strip_prefix("cmdstat_")?.split_once(':')?;
+        let n = rest
+            .strip_prefix("calls=")?
+            .split(',')
+            .next()?
+            .parse()
+            .ok()?;
+        Some((name.to_owned(), n))
+    };
+    info.lines().filter_map(calls).collect()
+}
+
+/// A server with `SET … IFEQ` (Valkey 8.1) compares and sets by itself: no script.
+/// One without it (Redis 7.0) refuses the first try, and the store takes the script.
+/// Either way the saves land and a stale one conflicts.
+#[actix_rt::test]
+async fn save_if_takes_set_ifeq_where_the_server_has_it() {
+    for (server, name, scripted) in [
+        (OwnRedis::start(), "redis 7.0", true),
+        (OwnRedis::valkey(), "valkey 8.1", false),
+    ] {
+        let store = RedisStore::new(&server.url()).await.expect("connects");
+        store
+            .set("id", &record(HOUR, json!({"v": 0})))
+            .await
+            .expect("set");
+        let first = store.load("id").await.expect("load").expect("found");
+        let (mut version, mut last) = (first.version.clone(), None);
+        for v in 1..=3 {
+            let rec = Arc::new(record(HOUR, json!({ "v": v })));
+            let outcome = store.save_if("id", &rec, &version).await.expect("save_if");
+            let SaveOutcome::Saved(saved) = outcome else {
+                panic!("{name}: save {v} lands: {outcome:?}")
+            };
+            (version, last) = (saved, Some(rec));
+        }
+        let stale = Arc::new(record(HOUR, json!({"v": 9})));
+        let outcome = store.save_if("id", &stale, &first.version).await;
+        let Ok(SaveOutcome::Conflict(Some(current))) = outcome else {
+            panic!("{name}: a stale save conflicts: {outcome:?}")
+        };
+        assert_current(&current, &last.expect("saved"), name);
+        let calls = command_calls(&server.url()).await;
+        let scripts =
+            calls.get("evalsha").copied().unwrap_or(0) + calls.get("eval").copied().unwrap_or(0);
+        assert_eq!(scripts > 0, scripted, "{name}: script calls in {calls:?}");
+    }
+}
+
 /// A connection that drops after the command went out leaves unknown whether Redis ran
 /// it: reads and plain writes are sent once more, `SET NX` and the compare-and-set
 /// script never (their second run would contradict the first).
@@ -714,14 +772,14 @@ async fn a_write_whose_connection_dropped_is_not_sent_twice() {
             .await
             .expect_err("dropped"),
     );
-    assert_eq!(fake.count("EVALSHA"), 1, "the script is not re-sent");
+    assert_eq!(fake.count("SET"), 2, "nor is the conditional SET");
 
     assert_redis_error(&store.get("id").await.expect_err("dropped"));
     assert_eq!(fake.count("GET"), 2, "a read is sent once more");
     assert_redis_error(&store.load("id").await.expect_err("dropped"));
     assert_eq!(fake.count("GET"), 4, "so is the GET + PTTL pipeline");
     assert_redis_error(&store.set("id", &rec).await.expect_err("dropped"));
-    assert_eq!(fake.count("SET"), 3, "and a plain SET");
+    assert_eq!(fake.count("SET"), 4, "but a plain SET is");
     assert_redis_error(&store.touch("id", &rec).await.expect_err("dropped"));
     assert_eq!(fake.count("EXPIRE"), 2, "and EXPIRE");
 }

@@ -3,6 +3,7 @@
 //! with an opt-in client cache kept right by Redis (`client_cache`).
 
 use std::collections::HashMap;
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -45,6 +46,9 @@ struct Settings {
     disable_ttl: bool,
     scan_count: usize,
     response_timeout: Duration,
+    /// The server answered `SET … IFEQ` with a syntax error (it is older than Valkey 8.1
+    /// or Redis 8.4): conditional saves take the script.
+    ifeq_refused: AtomicBool,
 }
 
 /// A [`SessionStore`] in Redis or Redis Cluster, wire-compatible with Node's
@@ -64,16 +68,19 @@ struct Settings {
 /// The conditional writes are atomic and cost one round trip each, on one key (so they
 /// work on a cluster): `load` pipelines `GET` and `PTTL` (the version is the stored
 /// bytes; the TTL tells the middleware when the key was last extended, so a plain read
-/// writes nothing), `create` is `SET key json NX EX ttl`, and `save_if` is one Lua
-/// script that compares the stored string with the expected bytes and writes only on a
-/// match (a missing key stays missing). The stored bytes are always `rec.to_json()`.
+/// writes nothing), `create` is `SET key json NX EX ttl`, and `save_if` writes only
+/// while the stored string is the expected bytes (a missing key stays missing): with
+/// `SET key json IFEQ expected GET EX ttl` (and `PTTL`, pipelined) where the server has
+/// it (Valkey 8.1, Redis 8.4), else with one Lua script (a server that does not know
+/// `IFEQ` refuses the first try, and the store remembers). The stored bytes are always
+/// `rec.to_json()`.
 ///
 /// It is a cheap-clone handle: clones share one connection. A lost connection is made
 /// again by the next call, and no command waits longer than the
 /// [`response_timeout`](RedisStoreBuilder::response_timeout): a dead Redis gives a
 /// prompt error (a 500 from the middleware), not a hung request. After a dropped
 /// connection a command is sent once more only when that is safe: reads, `SET`,
-/// `EXPIRE` and `DEL`, never `SET NX` or the compare-and-set script (their second run
+/// `EXPIRE` and `DEL`, never `SET NX` or a compare-and-set (their second run
 /// would contradict the first), unless the first attempt never reached Redis.
 ///
 /// Opt-in, [`client_cache`](RedisStoreBuilder::client_cache) keeps the sessions each

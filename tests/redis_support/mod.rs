@@ -83,6 +83,8 @@ pub struct OwnRedis {
     dir: String,
     /// Extra `redis-server` arguments (a password, users, renamed commands).
     args: Vec<String>,
+    /// The environment variable naming the server binary.
+    program: &'static str,
     child: Option<Child>,
 }
 
@@ -91,8 +93,17 @@ impl OwnRedis {
         Self::start_with(&[])
     }
 
+    /// A Valkey server (8.1: `SET … IFEQ`) of the test's own.
+    pub fn valkey() -> Self {
+        Self::launch("VALKEY_SERVER_BIN", &[])
+    }
+
     /// A server started with `args` besides the defaults.
     pub fn start_with(args: &[&str]) -> Self {
+        Self::launch("REDIS_SERVER_BIN", args)
+    }
+
+    fn launch(program: &'static str, args: &[&str]) -> Self {
         let port = crate::common::free_port();
         let dir = format!("{}/own-{port}", env("REDIS_DIR"));
         std::fs::create_dir_all(&dir).expect("a directory for the server");
@@ -100,6 +111,7 @@ impl OwnRedis {
             port,
             dir,
             args: args.iter().map(|a| a.to_string()).collect(),
+            program,
             child: None,
         };
         server.restart();
@@ -112,7 +124,7 @@ impl OwnRedis {
 
     /// Starts the server (again) on the same port and waits until it accepts connections.
     pub fn restart(&mut self) {
-        let child = Command::new(env("REDIS_SERVER_BIN"))
+        let child = Command::new(env(self.program))
             .args([
                 "--bind",
                 "127.0.0.1",
@@ -220,11 +232,13 @@ impl ConnectionLike for Raw {
 
 /// A store under a prefix of its own, with raw access to the same server(s).
 pub struct Backend {
-    /// "standalone" or "cluster", for assertion messages.
+    /// "standalone", "cluster" or "valkey", for assertion messages.
     pub name: &'static str,
     pub prefix: String,
     pub store: RedisStore,
     pub raw: Raw,
+    /// The one server's URL; `None` for the cluster.
+    url: Option<String>,
 }
 
 impl Backend {
@@ -236,23 +250,40 @@ impl Backend {
     /// Another store on the same server(s) and prefix, with these options.
     pub async fn store_with(&self, builder: RedisStoreBuilder) -> RedisStore {
         let builder = builder.prefix(&self.prefix);
-        match self.raw {
-            Raw::One(_) => builder.connect(&redis_url()).await,
-            Raw::Cluster(_) => builder.connect_cluster(cluster_urls()).await,
+        match &self.url {
+            Some(url) => builder.connect(url).await,
+            None => builder.connect_cluster(cluster_urls()).await,
         }
         .expect("connects")
     }
+
+    async fn one(name: &'static str, test: &str, url: String) -> Self {
+        let prefix = unique_prefix(test);
+        let store = RedisStore::builder()
+            .prefix(&prefix)
+            .connect(&url)
+            .await
+            .expect("connects");
+        let raw = Raw::One(raw(&url).await);
+        Backend {
+            name,
+            prefix,
+            store,
+            raw,
+            url: Some(url),
+        }
+    }
 }
 
-/// The standalone server and the cluster, each with a store under a unique prefix.
-pub async fn backends(test: &str) -> [Backend; 2] {
-    let prefix = unique_prefix(test);
-    let one = Backend {
-        name: "standalone",
-        store: standalone(&prefix).await,
-        raw: Raw::One(raw(&redis_url()).await),
-        prefix,
-    };
+/// The Valkey server (8.1, with `SET … IFEQ`) that `scripts/valkey.sh` started.
+pub fn valkey_url() -> String {
+    env("VALKEY_URL")
+}
+
+/// The standalone server, the cluster (both Redis 7.0: conditional saves by script) and
+/// Valkey (by `SET … IFEQ`), each with a store under a unique prefix.
+pub async fn backends(test: &str) -> [Backend; 3] {
+    let one = Backend::one("standalone", test, redis_url()).await;
     let prefix = unique_prefix(test);
     let store = cluster(&prefix).await;
     let client = redis::cluster::ClusterClient::new(cluster_urls()).expect("valid URLs");
@@ -262,8 +293,10 @@ pub async fn backends(test: &str) -> [Backend; 2] {
         prefix,
         store,
         raw: Raw::Cluster(conn),
+        url: None,
     };
-    [one, cluster]
+    let valkey = Backend::one("valkey", test, valkey_url()).await;
+    [one, cluster, valkey]
 }
 
 /// A fake Redis that answers the connection handshake (`CLIENT SETINFO`) and drops the

@@ -1,5 +1,6 @@
 //! [`RedisStoreBuilder`]: the connect-redis options, then a connection.
 
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -381,6 +382,7 @@ impl RedisStoreBuilder {
             disable_ttl: self.disable_ttl,
             scan_count: self.scan_count,
             response_timeout: self.response_timeout,
+            ifeq_refused: AtomicBool::new(false),
         };
         RedisStore {
             conn,

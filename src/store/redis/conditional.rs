@@ -1,5 +1,6 @@
 //! The atomic half of [`RedisStore`]: `load` (the value and its TTL in one round trip),
-//! `create` (one `SET NX`) and `save_if` (one compare-and-set script per attempt).
+//! `create` (one `SET NX`) and `save_if` (one `SET … IFEQ` where the server has it, else
+//! one compare-and-set script per attempt).
 //!
 //! A version is the stored bytes themselves, so the comparison is exact: no hash, no
 //! re-encoding, and a record written by connect-redis compares like one written here.
@@ -7,6 +8,7 @@
 //! With the client cache on, a load this thread's connection can answer from memory
 //! costs no round trip (see `lean.rs`), and every write tells the cache what it does.
 
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, LazyLock};
 use std::time::SystemTime;
 
@@ -173,8 +175,11 @@ impl RedisStore {
         Ok(Some(Version::from_bytes(json.into_bytes())))
     }
 
-    /// One compare-and-set script (see [`CAS`]); a version that is not stored bytes (not
-    /// this store's) conflicts with whatever is stored.
+    /// One compare-and-set: `SET … IFEQ` where the server has it (see [`save_ifeq`]),
+    /// else the script (see [`CAS`]). A version that is not stored bytes (not this
+    /// store's) conflicts with whatever is stored.
+    ///
+    /// [`save_ifeq`]: Self::save_ifeq
     pub(super) async fn save_if_record(
         &self,
         sid: &str,
@@ -191,24 +196,112 @@ impl RedisStore {
             _ if self.settings.disable_ttl => -1,
             ttl => ttl,
         };
-        let key = self.key(sid);
-        let ttl = ttl.to_string();
+        // `SET` cannot delete: an expired session (TTL 0) takes the script.
+        let native = ttl != 0 && !self.settings.ifeq_refused.load(Ordering::Relaxed);
+        let (key, ttl) = (self.key(sid), ttl.to_string());
+        if native {
+            if let Some(replies) = self.save_ifeq(&key, expected, &json, &ttl).await? {
+                return self.ifeq_outcome(replies, expected, json);
+            }
+        }
+        let reply = self.save_by_script(&key, expected, &json, &ttl).await?;
+        self.outcome(reply, json)
+    }
+
+    /// `SET key json IFEQ expected GET EX ttl` and `PTTL key`, pipelined (Valkey 8.1,
+    /// Redis 8.4): the server compares and writes by itself, at a fifth of the script's
+    /// CPU (`INFO commandstats` on Valkey 8.1: 0.29 µs for the `SET` and 0.11 for the
+    /// `PTTL`, against 1.77 for `EVALSHA`). The `GET` answers what was stored before,
+    /// so a conflict needs no second round trip. `None` when the server does not know
+    /// `IFEQ` (a syntax error: nothing ran), and the store takes the script from then on.
+    async fn save_ifeq(
+        &self,
+        key: &str,
+        expected: &[u8],
+        json: &str,
+        ttl: &str,
+    ) -> Result<Option<Vec<Value>>, StoreError> {
+        let (key, ttl) = (key.as_bytes(), ttl.as_bytes());
+        let set: [&[u8]; 8] = [
+            b"SET",
+            key,
+            json.as_bytes(),
+            b"IFEQ",
+            expected,
+            b"GET",
+            b"EX",
+            ttl,
+        ];
+        let n = if self.settings.disable_ttl { 6 } else { 8 }; // without `EX ttl`
+        let cmds: [&[&[u8]]; 2] = [&set[..n], &[b"PTTL", key]];
+        let timeout = self.settings.response_timeout;
+        let replies = self
+            .conn
+            .run_commands(&cmds, key, Effect::Write(key), Idempotent::No, timeout)
+            .await
+            .map_err(StoreError::backend)?;
+        if replies.first().is_some_and(is_syntax_error) {
+            self.settings.ifeq_refused.store(true, Ordering::Relaxed);
+            return Ok(None);
+        }
+        Ok(Some(replies))
+    }
+
+    /// What `SET … IFEQ … GET` and `PTTL` answered: the value stored before the `SET`
+    /// tells it all. None: gone. The expected bytes: written. The new bytes: written by
+    /// an earlier send of this very save (a re-sent command, as the script counts it).
+    /// Anything else: a conflict, with that record and its TTL.
+    fn ifeq_outcome(
+        &self,
+        replies: Vec<Value>,
+        expected: &[u8],
+        json: String,
+    ) -> Result<SaveOutcome, StoreError> {
+        let mut replies = replies.into_iter();
+        let (Some(before), Some(pttl)) = (replies.next(), replies.next()) else {
+            return Err(StoreError::backend(unexpected(
+                "SET IFEQ and PTTL did not answer twice",
+            )));
+        };
+        let before: Option<Vec<u8>> =
+            redis::from_redis_value(before.extract_error().map_err(StoreError::backend)?)
+                .map_err(StoreError::backend)?;
+        match before {
+            None => Ok(SaveOutcome::Gone),
+            Some(b) if b == expected || b == json.as_bytes() => {
+                Ok(SaveOutcome::Saved(Version::from_bytes(json.into_bytes())))
+            }
+            Some(current) => {
+                let pttl: i64 = redis::from_redis_value(pttl).map_err(StoreError::backend)?;
+                Ok(SaveOutcome::Conflict(self.loaded(current, pttl).ok()))
+            }
+        }
+    }
+
+    /// The compare-and-set script (see [`CAS`]), by its hash, or in full when the server
+    /// does not have it cached.
+    async fn save_by_script(
+        &self,
+        key: &str,
+        expected: &[u8],
+        json: &str,
+        ttl: &str,
+    ) -> Result<Value, StoreError> {
         let cas = |op: &'static [u8], script: &'static str| -> [&[u8]; 7] {
-            let (key, json) = (key.as_bytes(), json.as_bytes());
             [
                 op,
                 script.as_bytes(),
                 b"1",
-                key,
+                key.as_bytes(),
                 expected,
-                json,
+                json.as_bytes(),
                 ttl.as_bytes(),
             ]
         };
         let target = Target::Key(key.as_bytes());
         let effect = Effect::Write(key.as_bytes());
         let evalsha = cas(b"EVALSHA", CAS_SHA.as_str());
-        let reply = match self
+        match self
             .run_args(&evalsha, target, effect, Idempotent::No)
             .await
         {
@@ -216,11 +309,10 @@ impl RedisStore {
             // runs it and caches it. NOSCRIPT means it did not run, so this is no re-send.
             Err(StoreError::Backend(e)) if is_noscript(e.as_ref()) => {
                 self.run_args(&cas(b"EVAL", CAS), target, effect, Idempotent::No)
-                    .await?
+                    .await
             }
-            other => other?,
-        };
-        self.outcome(reply, json)
+            other => other,
+        }
     }
 
     fn outcome(&self, reply: Value, json: String) -> Result<SaveOutcome, StoreError> {
@@ -238,6 +330,12 @@ impl RedisStore {
             ))),
         }
     }
+}
+
+/// `ERR syntax error`: what a server without `SET … IFEQ` answers it.
+fn is_syntax_error(reply: &Value) -> bool {
+    matches!(reply, Value::ServerError(e)
+        if e.code() == "ERR" && e.details().is_some_and(|d| d.starts_with("syntax error")))
 }
 
 fn is_noscript(e: &(dyn std::error::Error + Send + Sync + 'static)) -> bool {

@@ -229,10 +229,7 @@ impl Conn {
         timeout: Duration,
     ) -> RedisResult<T> {
         let Conn::Lean(l) = self else {
-            let mut cmd = Cmd::with_capacity(args.len(), args.iter().map(|a| a.len()).sum());
-            for arg in args {
-                cmd.arg(*arg);
-            }
+            let cmd = cmd_of(args);
             return Box::pin(self.run(cmd, target, effect, idempotent, timeout)).await;
         };
         let (lean, deadline) = (l.get(), Instant::now() + timeout);
@@ -240,23 +237,35 @@ impl Conn {
         Ok(T::from_redis_value(value.extract_error()?)?)
     }
 
-    /// `GET` and `PTTL` of `key` in one round trip, as [`run_pipeline`](Self::run_pipeline)
-    /// runs them; the lean connection writes them straight into its buffer, without
-    /// building a pipeline.
+    /// `GET` and `PTTL` of `key` in one round trip: a session's load.
     pub(super) async fn run_load(&self, key: &[u8], timeout: Duration) -> RedisResult<Vec<Value>> {
+        let cmds: [&[&[u8]]; 2] = [&[b"GET", key], &[b"PTTL", key]];
         let effect = Effect::Load(key);
+        self.run_commands(&cmds, key, effect, Idempotent::Yes, timeout)
+            .await
+    }
+
+    /// Commands of plain arguments, which all touch `key`, in one round trip, as
+    /// [`run_pipeline`](Self::run_pipeline) runs them; the lean connection writes them
+    /// straight into its buffer, without building a pipeline.
+    pub(super) async fn run_commands(
+        &self,
+        cmds: &[&[&[u8]]],
+        key: &[u8],
+        effect: Effect<'_>,
+        idempotent: Idempotent,
+        timeout: Duration,
+    ) -> RedisResult<Vec<Value>> {
         let Conn::Lean(l) = self else {
-            let mut pipe = Pipeline::with_capacity(2);
-            for name in ["GET", "PTTL"] {
-                let mut cmd = Cmd::with_capacity(2, name.len() + key.len());
-                cmd.arg(name).arg(key);
-                pipe.add_command(cmd);
+            let mut pipe = Pipeline::with_capacity(cmds.len());
+            for args in cmds {
+                pipe.add_command(cmd_of(args));
             }
-            let run = self.run_pipeline(pipe, key, effect, Idempotent::Yes, timeout);
+            let run = self.run_pipeline(pipe, key, effect, idempotent, timeout);
             return Box::pin(run).await;
         };
         let (lean, deadline) = (l.get(), Instant::now() + timeout);
-        retried(Idempotent::Yes, || lean.query_load(key, deadline)).await
+        retried(idempotent, || lean.query_commands(cmds, effect, deadline)).await
     }
 
     /// Runs the commands of `pipe`, which all touch `key`, in one round trip; the replies
@@ -349,6 +358,15 @@ async fn on_cluster<T: FromRedisValue>(
     };
     let value = c.route_command(cmd, route).await?;
     Ok(T::from_redis_value(value.extract_error()?)?)
+}
+
+/// A `Cmd` of plain arguments, for the connections that take one.
+fn cmd_of(args: &[&[u8]]) -> Cmd {
+    let mut cmd = Cmd::with_capacity(args.len(), args.iter().map(|a| a.len()).sum());
+    for arg in args {
+        cmd.arg(*arg);
+    }
+    cmd
 }
 
 /// The primary serving `key`'s slot.

@@ -469,18 +469,20 @@ impl Lean {
             .ok_or_else(|| super::conn::unexpected("no reply to a command"))
     }
 
-    /// Sends `GET` and `PTTL` of `key` (a session's load) and waits for their replies
-    /// until `deadline`.
+    /// Sends commands of plain arguments in one go, written straight into the buffer,
+    /// and waits for their replies until `deadline`, in order (server errors among them
+    /// are left for the caller to extract).
     ///
     /// # Errors
     /// An I/O error: the connection failed (or could not be opened); or a timeout.
-    pub(super) async fn query_load(
+    pub(super) async fn query_commands(
         &self,
-        key: &[u8],
+        cmds: &[&[&[u8]]],
+        effect: Effect<'_>,
         deadline: Instant,
     ) -> RedisResult<Vec<Value>> {
-        let encode = |out: &mut Vec<u8>| wire::encode_load(out, key);
-        self.send(encode, 2, Effect::Load(key), deadline).await
+        let encode = |out: &mut Vec<u8>| cmds.iter().for_each(|c| wire::encode_command(out, c));
+        self.send(encode, cmds.len(), effect, deadline).await
     }
 
     /// Sends the commands of `pipe` in one go and waits for their replies until
