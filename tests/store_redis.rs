@@ -715,39 +715,49 @@ async fn command_calls(url: &str) -> HashMap<String, u64> {
 
 /// A server with `SET … IFEQ` (Valkey 8.1) compares and sets by itself: no script.
 /// One without it (Redis 7.0) refuses the first try, and the store takes the script.
-/// Either way the saves land and a stale one conflicts.
+/// Either way, on the lean connection and through a `ConnectionManager`, the saves land
+/// and a stale one conflicts.
 #[actix_rt::test]
 async fn save_if_takes_set_ifeq_where_the_server_has_it() {
     for (server, name, scripted) in [
         (OwnRedis::start(), "redis 7.0", true),
         (OwnRedis::valkey(), "valkey 8.1", false),
     ] {
-        let store = RedisStore::new(&server.url()).await.expect("connects");
-        store
-            .set("id", &record(HOUR, json!({"v": 0})))
+        let client = redis::Client::open(server.url()).expect("a valid URL");
+        let manager = redis::aio::ConnectionManager::new(client)
             .await
-            .expect("set");
-        let first = store.load("id").await.expect("load").expect("found");
-        let (mut version, mut last) = (first.version.clone(), None);
-        for v in 1..=3 {
-            let rec = Arc::new(record(HOUR, json!({ "v": v })));
-            let outcome = store.save_if("id", &rec, &version).await.expect("save_if");
-            let SaveOutcome::Saved(saved) = outcome else {
-                panic!("{name}: save {v} lands: {outcome:?}")
-            };
-            (version, last) = (saved, Some(rec));
+            .expect("connects");
+        let lean = RedisStore::new(&server.url()).await.expect("connects");
+        for store in [lean, RedisStore::from_connection_manager(manager)] {
+            saves_land_and_a_stale_one_conflicts(&store, name).await;
         }
-        let stale = Arc::new(record(HOUR, json!({"v": 9})));
-        let outcome = store.save_if("id", &stale, &first.version).await;
-        let Ok(SaveOutcome::Conflict(Some(current))) = outcome else {
-            panic!("{name}: a stale save conflicts: {outcome:?}")
-        };
-        assert_current(&current, &last.expect("saved"), name);
         let calls = command_calls(&server.url()).await;
-        let scripts =
-            calls.get("evalsha").copied().unwrap_or(0) + calls.get("eval").copied().unwrap_or(0);
-        assert_eq!(scripts > 0, scripted, "{name}: script calls in {calls:?}");
+        let scripts = ["evalsha", "eval"].map(|c| calls.get(c).copied().unwrap_or(0));
+        assert_eq!(scripts != [0, 0], scripted, "{name}: calls {calls:?}");
     }
+}
+
+async fn saves_land_and_a_stale_one_conflicts(store: &RedisStore, name: &str) {
+    store
+        .set("id", &record(HOUR, json!({"v": 0})))
+        .await
+        .expect("set");
+    let first = store.load("id").await.expect("load").expect("found");
+    let (mut version, mut last) = (first.version.clone(), None);
+    for v in 1..=3 {
+        let rec = Arc::new(record(HOUR, json!({ "v": v })));
+        let outcome = store.save_if("id", &rec, &version).await.expect("save_if");
+        let SaveOutcome::Saved(saved) = outcome else {
+            panic!("{name}: save {v} lands: {outcome:?}")
+        };
+        (version, last) = (saved, Some(rec));
+    }
+    let stale = Arc::new(record(HOUR, json!({"v": 9})));
+    let outcome = store.save_if("id", &stale, &first.version).await;
+    let Ok(SaveOutcome::Conflict(Some(current))) = outcome else {
+        panic!("{name}: a stale save conflicts: {outcome:?}")
+    };
+    assert_current(&current, &last.expect("saved"), name);
 }
 
 /// A connection that drops after the command went out leaves unknown whether Redis ran

@@ -258,6 +258,9 @@ impl Conn {
     ) -> RedisResult<Vec<Value>> {
         let Conn::Lean(l) = self else {
             let mut pipe = Pipeline::with_capacity(cmds.len());
+            // Server errors stay among the replies, as the lean connection leaves them
+            // (an old server's syntax error for `SET … IFEQ` is an answer, not a failure).
+            pipe.ignore_errors();
             for args in cmds {
                 pipe.add_command(cmd_of(args));
             }
