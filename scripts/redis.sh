@@ -24,10 +24,15 @@ redis_ensure_installed() {
 }
 
 # A loopback TCP port nobody listens on, whose cluster bus port (+10000) is free too.
+# Both stay below the kernel's ephemeral range (32768 and up by default): a port in it
+# can be taken, between this check and the server's bind, as the local end of some
+# client's connection (seen: "bind: Address already in use").
 redis_free_port() {
-  local port
+  local port low span
+  low=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+  span=$((low > 31000 ? low - 30000 : 1000))
   for _ in $(seq 1 50); do
-    port=$((20000 + RANDOM % 30000))
+    port=$((20000 + RANDOM % span))
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null &&
       ! (exec 3<>"/dev/tcp/127.0.0.1/$((port + 10000))") 2>/dev/null; then
       echo "$port"
