@@ -172,7 +172,7 @@ impl Config {
     /// Whether the request path is inside the cookie's path (a raw, case-sensitive
     /// prefix test, as express-session does).
     pub(crate) fn in_scope(&self, req: &ServiceRequest, cookie: Option<&CookieOptions>) -> bool {
-        let path = cookie.unwrap_or(&self.cookie).path.as_str();
+        let path: &str = &cookie.unwrap_or(&self.cookie).path;
         req.uri().path().starts_with(path)
     }
 

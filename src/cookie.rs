@@ -2,6 +2,7 @@
 //! cookie state ([`SessionCookie`], stored with each record and rendered into
 //! `Set-Cookie` the way Node's `cookie` package serializes it).
 
+use std::borrow::Cow;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
@@ -80,7 +81,7 @@ enum Lifetime {
 #[must_use]
 pub struct CookieOptions {
     pub(crate) domain: Option<String>,
-    pub(crate) path: String,
+    pub(crate) path: Cow<'static, str>,
     lifetime: Lifetime,
     http_only: bool,
     pub(crate) secure: Secure,
@@ -93,7 +94,7 @@ impl Default for CookieOptions {
     fn default() -> Self {
         CookieOptions {
             domain: None,
-            path: "/".to_owned(),
+            path: root(),
             lifetime: Lifetime::Session,
             http_only: true,
             secure: Secure::Auto,
@@ -113,7 +114,7 @@ impl CookieOptions {
 
     /// `Path` attribute; requests outside this path prefix get no session. Default `/`.
     pub fn path(mut self, path: impl Into<String>) -> Self {
-        self.path = path.into();
+        self.path = wire::shared_path(path.into());
         self
     }
 
@@ -230,8 +231,8 @@ pub struct SessionCookie {
     http_only: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     domain: Option<String>,
-    #[serde(default = "root")]
-    path: String,
+    #[serde(default = "root", deserialize_with = "wire::de_path")]
+    path: Cow<'static, str>,
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
@@ -244,8 +245,9 @@ fn yes() -> bool {
     true
 }
 
-fn root() -> String {
-    "/".to_owned()
+/// The path `/`, which nearly every session has: shared, not allocated per cookie.
+fn root() -> Cow<'static, str> {
+    Cow::Borrowed("/")
 }
 
 impl SessionCookie {
@@ -325,7 +327,7 @@ impl SessionCookie {
             secure: None,
             http_only: true,
             domain: None,
-            path: String::new(),
+            path: Cow::Borrowed(""),
             same_site: None,
         }
     }
@@ -519,6 +521,23 @@ mod tests {
         let c: SessionCookie = serde_json::from_str(r#"{"sameSite":true}"#).expect("parses");
         assert_eq!(c.same_site(), Some(SameSite::Strict));
         assert!(serde_json::from_str::<SessionCookie>(r#"{"expires":"soon"}"#).is_err());
+    }
+
+    #[test]
+    fn paths_and_dates_parse_without_a_copy_and_root_is_shared() {
+        let parse = |json: &str| serde_json::from_str::<SessionCookie>(json);
+        let root = parse(r#"{"path":"/","expires":"2026-11-23T19:25:00.852Z"}"#).expect("parses");
+        assert!(matches!(root.path, Cow::Borrowed("/")), "{:?}", root.path);
+        assert_eq!(root.expires, Some(NOW));
+        // An escaped string comes through the parser's scratch buffer.
+        let app = parse(r#"{"path":"\/app","expires":null}"#).expect("parses");
+        assert_eq!((app.path(), app.expires), ("/app", None));
+        assert_eq!(parse(r#"{"path":"/app"}"#).expect("parses").path(), "/app");
+        for bad in [r#"{"path":null}"#, r#"{"path":7}"#, r#"{"expires":7}"#] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
+        let options = CookieOptions::default().path("/".to_owned());
+        assert!(matches!(options.path, Cow::Borrowed("/")));
     }
 
     #[test]

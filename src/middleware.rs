@@ -302,18 +302,28 @@ fn cookie_header(config: &Config, st: &State, outcome: Outcome) -> Option<Header
     if !outcome.set_cookie && !outcome.remove_cookie {
         return None;
     }
-    let mut out = String::with_capacity(256);
-    if outcome.set_cookie {
-        let signed = |out: &mut String| config.keys.sign_uri_encoded(&st.id, out);
-        st.record.cookie.render(&config.name, signed, &mut out);
-    } else {
-        st.record.cookie.render_removal(&config.name, &mut out);
-    }
-    HeaderValue::try_from(out)
+    let header = COOKIE_TEXT.with_borrow_mut(|out| {
+        out.clear();
+        if outcome.set_cookie {
+            let signed = |out: &mut String| config.keys.sign_uri_encoded(&st.id, out);
+            st.record.cookie.render(&config.name, signed, out);
+        } else {
+            st.record.cookie.render_removal(&config.name, out);
+        }
+        HeaderValue::from_str(out)
+    });
+    header
         .inspect_err(|_| {
             tracing::error!("the session cookie is not a valid header value; not sent")
         })
         .ok()
+}
+
+thread_local! {
+    /// Where a `Set-Cookie` value is written before the header copies it at its length:
+    /// one allocation per cookie, of its own size (a `String` handed to the header
+    /// would take a second one, for the shared buffer of a longer capacity).
+    static COOKIE_TEXT: RefCell<String> = RefCell::new(String::with_capacity(256));
 }
 
 /// The response for a session failure: a store failure by the outage policy (the store

@@ -117,7 +117,7 @@ pub(super) fn validate_cookie(name: &str, cookie: &CookieOptions) -> Result<(), 
 
 pub(super) fn validate_attributes(cookie: &CookieOptions) -> Result<(), ConfigError> {
     if !cookie.path.starts_with('/') || !cookie.path.bytes().all(is_attribute_byte) {
-        return Err(ConfigError::InvalidCookiePath(cookie.path.clone()));
+        return Err(ConfigError::InvalidCookiePath(cookie.path.to_string()));
     }
     if let Some(domain) = cookie
         .domain

@@ -2,6 +2,8 @@
 //! `expires` as an ISO 8601 string, `originalMaxAge` as milliseconds, and `sameSite` /
 //! `priority` in any of the spellings express-session accepts.
 
+use std::borrow::Cow;
+
 use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer, Serializer};
 
@@ -69,11 +71,56 @@ pub(super) fn ser_date<S: Serializer>(ms: &Option<i64>, s: S) -> Result<S::Ok, S
 }
 
 pub(super) fn de_date<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
-    match Option::<std::borrow::Cow<'de, str>>::deserialize(d)? {
+    let date = |text: Option<&str>| match text {
         None => Ok(None),
-        Some(text) => parse_iso(&text)
+        Some(text) => parse_iso(text)
             .map(Some)
-            .ok_or_else(|| serde::de::Error::custom("cookie.expires is not an ISO 8601 date")),
+            .ok_or("cookie.expires is not an ISO 8601 date"),
+    };
+    d.deserialize_any(Text(date, "an ISO 8601 date or null"))
+}
+
+/// The path, shared when it is `/` (see [`shared_path`]).
+pub(super) fn de_path<'de, D: Deserializer<'de>>(d: D) -> Result<Cow<'static, str>, D::Error> {
+    let path = |text: Option<&str>| match text {
+        Some(text) => Ok(shared_path(text)),
+        None => Err("cookie.path is null"),
+    };
+    d.deserialize_any(Text(path, "a cookie path"))
+}
+
+/// A cookie path, without an allocation of its own when it is `/`.
+pub(crate) fn shared_path(path: impl AsRef<str> + Into<String>) -> Cow<'static, str> {
+    match path.as_ref() {
+        "/" => Cow::Borrowed("/"),
+        _ => Cow::Owned(path.into()),
+    }
+}
+
+/// A string (or null: `None`) handed to a function as the deserializer holds it,
+/// borrowed from the input or in its scratch buffer: never copied.
+struct Text<F>(F, &'static str);
+
+impl<'de, T, F> Visitor<'de> for Text<F>
+where
+    F: FnOnce(Option<&str>) -> Result<T, &'static str>,
+{
+    type Value = T;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.1)
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<T, E> {
+        (self.0)(Some(v)).map_err(E::custom)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<T, E> {
+        (self.0)(None).map_err(E::custom)
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<T, E> {
+        (self.0)(None).map_err(E::custom)
     }
 }
 

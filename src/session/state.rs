@@ -185,7 +185,7 @@ impl State {
 
     /// Sets `key` (a change only if the value differs, by its exact JSON).
     pub(crate) fn insert(&mut self, key: String, value: Value) {
-        self.changes.key(&key);
+        self.note_change(&key);
         self.change(|data| data.insert(key, value));
     }
 
@@ -194,8 +194,17 @@ impl State {
         if !self.record.data.contains_key(key) {
             return None;
         }
-        self.changes.key(key);
+        self.note_change(key);
         self.change(|data| data.remove(key))
+    }
+
+    /// Lists `key` among the changes to re-apply on a conflict. Only a stored session
+    /// can meet one: a session not in the store yet is created whole, and the store
+    /// call that stores it starts the list afresh ([`stored`](Self::stored)).
+    fn note_change(&mut self, key: &str) {
+        if self.version.is_some() {
+            self.changes.key(key);
+        }
     }
 
     /// Empties the data (a change only if there was any).
@@ -398,6 +407,22 @@ mod tests {
             Value::Object(merged.data),
             json!({ISSUED_AT_KEY: 5, CREATED_AT_KEY: 2, "z": true})
         );
+    }
+
+    #[test]
+    fn only_a_stored_session_lists_its_changes() {
+        let mut st = State::new("id".to_owned(), record(json!({})));
+        st.insert("a".to_owned(), json!(1));
+        let merged = st.rebase(&record(json!({"x": 1})));
+        assert_eq!(
+            Value::Object(merged.data),
+            json!({"x": 1}),
+            "created whole: nothing listed to re-apply"
+        );
+        st.stored(Arc::new(record(json!({"a": 1}))), Version::from_number(1));
+        st.insert("b".to_owned(), json!(2));
+        let merged = st.rebase(&record(json!({"a": 1, "c": 3})));
+        assert_eq!(Value::Object(merged.data), json!({"a": 1, "b": 2, "c": 3}));
     }
 
     #[test]
