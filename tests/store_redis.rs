@@ -12,6 +12,7 @@ use std::time::{Duration, Instant, SystemTime};
 use actix_express_session::store::{Loaded, SaveOutcome, SessionStore, StoreError, Version};
 use actix_express_session::{RedisStore, SessionRecord};
 use common::conformance::record;
+use common::logs::Logs;
 use redis::AsyncCommands;
 use redis_support::{
     assert_redis_error, backends, eventually, raw, redis_url, standalone, unique_prefix, Backend,
@@ -723,17 +724,27 @@ async fn save_if_takes_set_ifeq_where_the_server_has_it() {
         (OwnRedis::start(), "redis 7.0", true),
         (OwnRedis::valkey(), "valkey 8.1", false),
     ] {
+        let logs = Logs::capture(tracing::Level::INFO);
         let client = redis::Client::open(server.url()).expect("a valid URL");
         let manager = redis::aio::ConnectionManager::new(client)
             .await
             .expect("connects");
-        let lean = RedisStore::new(&server.url()).await.expect("connects");
-        for store in [lean, RedisStore::from_connection_manager(manager)] {
+        let prefix = unique_prefix("ifeq");
+        let builder = || RedisStore::builder().prefix(&prefix);
+        let lean = builder().connect(&server.url()).await.expect("connects");
+        for store in [lean, builder().build(manager)] {
             saves_land_and_a_stale_one_conflicts(&store, name).await;
         }
         let calls = command_calls(&server.url()).await;
         let scripts = ["evalsha", "eval"].map(|c| calls.get(c).copied().unwrap_or(0));
         assert_eq!(scripts != [0, 0], scripted, "{name}: calls {calls:?}");
+        // One line per store that fell back, naming its prefix.
+        let said = logs.text().matches(&format!("prefix={prefix}")).count();
+        assert_eq!(
+            said,
+            if scripted { 2 } else { 0 },
+            "{name}: {said} log lines"
+        );
     }
 }
 

@@ -72,7 +72,8 @@ struct Settings {
 /// while the stored string is the expected bytes (a missing key stays missing): with
 /// `SET key json IFEQ expected GET EX ttl` (and `PTTL`, pipelined) where the server has
 /// it (Valkey 8.1, Redis 8.4), else with one Lua script (a server that does not know
-/// `IFEQ` refuses the first try, and the store remembers). The stored bytes are always
+/// `IFEQ` refuses the first try, and the store remembers, with one `info` line). The
+/// stored bytes are always
 /// `rec.to_json()`.
 ///
 /// It is a cheap-clone handle: clones share one connection. A lost connection is made

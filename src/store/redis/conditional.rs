@@ -241,7 +241,14 @@ impl RedisStore {
             .await
             .map_err(StoreError::backend)?;
         if replies.first().is_some_and(is_syntax_error) {
-            self.settings.ifeq_refused.store(true, Ordering::Relaxed);
+            if !self.settings.ifeq_refused.swap(true, Ordering::Relaxed) {
+                tracing::info!(
+                    prefix = %self.settings.prefix,
+                    "the Redis server has no SET ... IFEQ (Valkey 8.1 and Redis 8.4 have \
+                     it): conditional saves use a Lua script, at several times the server's \
+                     CPU per save"
+                );
+            }
             return Ok(None);
         }
         Ok(Some(replies))
