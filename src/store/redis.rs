@@ -73,8 +73,7 @@ struct Settings {
 /// `SET key json IFEQ expected GET EX ttl` (and `PTTL`, pipelined) where the server has
 /// it (Valkey 8.1, Redis 8.4), else with one Lua script (a server that does not know
 /// `IFEQ` refuses the first try, and the store remembers, with one `info` line). The
-/// stored bytes are always
-/// `rec.to_json()`.
+/// stored bytes are always `rec.to_json()`.
 ///
 /// It is a cheap-clone handle: clones share one connection. A lost connection is made
 /// again by the next call, and no command waits longer than the
