@@ -310,7 +310,7 @@ fn cookie_header(config: &Config, st: &State, outcome: Outcome) -> Option<Header
         } else {
             st.record.cookie.render_removal(&config.name, out);
         }
-        HeaderValue::from_str(out)
+        HeaderValue::from_bytes(out.as_bytes())
     });
     header
         .inspect_err(|_| {
