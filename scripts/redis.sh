@@ -89,28 +89,35 @@ stop_redis() {
 
 start_redis_cluster() {
   redis_ensure_installed || return 1
-  REDIS_CLUSTER_DIRS=()
-  local ports=() urls=() port dir i
+  STOP_HOOKS+=(stop_redis_cluster)
+  redis_cluster_up "$WORK/redis" || return 1
+  export REDIS_CLUSTER_URLS=$CLUSTER_URLS
+  echo "== redis cluster at $REDIS_CLUSTER_URLS"
+}
+
+stop_redis_cluster() {
+  redis_kill "$WORK"/redis/cluster-*
+}
+
+# redis_cluster_up ROOT: three primaries of $REDIS_SERVER_BIN, no replicas, files in
+# ROOT/cluster-<port>; sets CLUSTER_URLS (comma-separated redis:// URLs).
+redis_cluster_up() {
+  local root=$1 ports=() urls=() port i
   for i in 1 2 3; do
     port=$(redis_free_port) || return 1
-    dir="$WORK/redis/cluster-$port"
-    redis_launch "$dir" "$port" --cluster-enabled yes --cluster-config-file nodes.conf \
-      --cluster-node-timeout 5000 || return 1
-    REDIS_CLUSTER_DIRS+=("$dir")
+    redis_launch "$root/cluster-$port" "$port" --cluster-enabled yes \
+      --cluster-config-file nodes.conf --cluster-node-timeout 5000 || return 1
     ports+=("$port")
     urls+=("redis://127.0.0.1:$port")
   done
-  STOP_HOOKS+=(stop_redis_cluster)
   for port in "${ports[@]}"; do redis_wait_ping "$port" || return 1; done
   redis-cli --cluster create $(printf '127.0.0.1:%s ' "${ports[@]}") \
-    --cluster-replicas 0 --cluster-yes >"$WORK/redis/cluster-create.log" 2>&1 || {
-    cat "$WORK/redis/cluster-create.log" >&2
+    --cluster-replicas 0 --cluster-yes >"$root/cluster-create.log" 2>&1 || {
+    cat "$root/cluster-create.log" >&2
     return 1
   }
   redis_wait_cluster_ok "${ports[@]}" || return 1
-  REDIS_CLUSTER_URLS=$(IFS=,; echo "${urls[*]}")
-  export REDIS_CLUSTER_URLS
-  echo "== redis cluster at $REDIS_CLUSTER_URLS"
+  CLUSTER_URLS=$(IFS=,; echo "${urls[*]}")
 }
 
 # redis_wait_cluster_ok PORT...: waits (at most ~20 s) until every node reports
@@ -129,6 +136,3 @@ redis_wait_cluster_ok() {
   return 1
 }
 
-stop_redis_cluster() {
-  redis_kill "${REDIS_CLUSTER_DIRS[@]}"
-}

@@ -39,6 +39,7 @@ RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --all-features
 start_redis
 start_redis_cluster
 start_valkey
+start_valkey_cluster
 start_postgres
 
 echo "== cargo test"

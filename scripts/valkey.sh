@@ -7,6 +7,8 @@
 #
 # valkey_ensure_built: builds valkey-server if needed; exports VALKEY_SERVER_BIN.
 # start_valkey: a standalone server on 127.0.0.1, no persistence; exports VALKEY_URL.
+# start_valkey_cluster: three primaries; exports VALKEY_CLUSTER_URLS (as
+# start_redis_cluster does, from scripts/redis.sh).
 
 VALKEY_VERSION=8.1.1
 VALKEY_TARBALL="valkey_${VALKEY_VERSION}+dfsg1.orig.tar.xz"
@@ -46,4 +48,16 @@ start_valkey() {
 
 stop_valkey() {
   redis_kill "$VALKEY_DIR"
+}
+
+start_valkey_cluster() {
+  valkey_ensure_built || return 1
+  STOP_HOOKS+=(stop_valkey_cluster)
+  REDIS_SERVER_BIN="$VALKEY_SERVER_BIN" redis_cluster_up "$WORK/valkey-cluster" || return 1
+  export VALKEY_CLUSTER_URLS=$CLUSTER_URLS
+  echo "== valkey cluster at $VALKEY_CLUSTER_URLS"
+}
+
+stop_valkey_cluster() {
+  redis_kill "$WORK"/valkey-cluster/cluster-*
 }

@@ -232,13 +232,18 @@ impl ConnectionLike for Raw {
 
 /// A store under a prefix of its own, with raw access to the same server(s).
 pub struct Backend {
-    /// "standalone", "cluster" or "valkey", for assertion messages.
+    /// "standalone", "cluster", "valkey" or "valkey cluster", for assertion messages.
     pub name: &'static str,
     pub prefix: String,
     pub store: RedisStore,
     pub raw: Raw,
-    /// The one server's URL; `None` for the cluster.
-    url: Option<String>,
+    urls: Urls,
+}
+
+/// Where a backend's server(s) listen.
+enum Urls {
+    One(String),
+    Cluster(Vec<String>),
 }
 
 impl Backend {
@@ -250,9 +255,9 @@ impl Backend {
     /// Another store on the same server(s) and prefix, with these options.
     pub async fn store_with(&self, builder: RedisStoreBuilder) -> RedisStore {
         let builder = builder.prefix(&self.prefix);
-        match &self.url {
-            Some(url) => builder.connect(url).await,
-            None => builder.connect_cluster(cluster_urls()).await,
+        match &self.urls {
+            Urls::One(url) => builder.connect(url).await,
+            Urls::Cluster(urls) => builder.connect_cluster(urls.clone()).await,
         }
         .expect("connects")
     }
@@ -270,7 +275,25 @@ impl Backend {
             prefix,
             store,
             raw,
-            url: Some(url),
+            urls: Urls::One(url),
+        }
+    }
+
+    async fn cluster(name: &'static str, test: &str, urls: Vec<String>) -> Self {
+        let prefix = unique_prefix(test);
+        let store = RedisStore::builder()
+            .prefix(&prefix)
+            .connect_cluster(urls.clone())
+            .await
+            .expect("connects");
+        let client = redis::cluster::ClusterClient::new(urls.clone()).expect("valid URLs");
+        let conn = client.get_async_connection().await.expect("connects");
+        Backend {
+            name,
+            prefix,
+            store,
+            raw: Raw::Cluster(conn),
+            urls: Urls::Cluster(urls),
         }
     }
 }
@@ -280,23 +303,22 @@ pub fn valkey_url() -> String {
     env("VALKEY_URL")
 }
 
-/// The standalone server, the cluster (both Redis 7.0: conditional saves by script) and
-/// Valkey (by `SET … IFEQ`), each with a store under a unique prefix.
-pub async fn backends(test: &str) -> [Backend; 3] {
-    let one = Backend::one("standalone", test, redis_url()).await;
-    let prefix = unique_prefix(test);
-    let store = cluster(&prefix).await;
-    let client = redis::cluster::ClusterClient::new(cluster_urls()).expect("valid URLs");
-    let conn = client.get_async_connection().await.expect("connects");
-    let cluster = Backend {
-        name: "cluster",
-        prefix,
-        store,
-        raw: Raw::Cluster(conn),
-        url: None,
-    };
-    let valkey = Backend::one("valkey", test, valkey_url()).await;
-    [one, cluster, valkey]
+fn valkey_cluster_urls() -> Vec<String> {
+    env("VALKEY_CLUSTER_URLS")
+        .split(',')
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The standalone server and the cluster of Redis 7.0 (conditional saves by script),
+/// and of Valkey 8.1 (by `SET … IFEQ`), each with a store under a unique prefix.
+pub async fn backends(test: &str) -> [Backend; 4] {
+    [
+        Backend::one("standalone", test, redis_url()).await,
+        Backend::cluster("cluster", test, cluster_urls()).await,
+        Backend::one("valkey", test, valkey_url()).await,
+        Backend::cluster("valkey cluster", test, valkey_cluster_urls()).await,
+    ]
 }
 
 /// A fake Redis that answers the connection handshake (`CLIENT SETINFO`) and drops the
