@@ -325,11 +325,7 @@ async fn redis_cluster() {
 #[actix_rt::test]
 async fn valkey() {
     let prefix = redis_support::unique_prefix("merge-valkey");
-    let store = actix_express_session::RedisStore::builder()
-        .prefix(&prefix)
-        .connect(&redis_support::valkey_url())
-        .await
-        .expect("connects to VALKEY_URL");
+    let store = redis_support::on_server(&redis_support::valkey_url(), &prefix).await;
     every_scenario(store.clone()).await;
     store.clear().await.expect("cleaned up");
 }

@@ -92,12 +92,12 @@ pub(super) fn de_path<'de, D: Deserializer<'de>>(d: D) -> Result<Cow<'static, st
 /// A cookie path, without an allocation of its own when it is `/`.
 pub(crate) fn shared_path(path: impl AsRef<str> + Into<String>) -> Cow<'static, str> {
     match path.as_ref() {
-        "/" => Cow::Borrowed("/"),
+        "/" => super::root(),
         _ => Cow::Owned(path.into()),
     }
 }
 
-/// A string (or null: `None`) handed to a function as the deserializer holds it,
+/// A string (or JSON's null: `None`) handed to a function as the deserializer holds it,
 /// borrowed from the input or in its scratch buffer: never copied.
 struct Text<F>(F, &'static str);
 
@@ -116,10 +116,6 @@ where
     }
 
     fn visit_unit<E: de::Error>(self) -> Result<T, E> {
-        (self.0)(None).map_err(E::custom)
-    }
-
-    fn visit_none<E: de::Error>(self) -> Result<T, E> {
         (self.0)(None).map_err(E::custom)
     }
 }

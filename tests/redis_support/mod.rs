@@ -41,11 +41,16 @@ pub fn unique_prefix(test: &str) -> String {
 
 /// A store on the standalone server under its own prefix.
 pub async fn standalone(prefix: &str) -> RedisStore {
+    on_server(&redis_url(), prefix).await
+}
+
+/// A store on the server at `url` under its own prefix.
+pub async fn on_server(url: &str, prefix: &str) -> RedisStore {
     RedisStore::builder()
         .prefix(prefix)
-        .connect(&redis_url())
+        .connect(url)
         .await
-        .expect("connects to REDIS_URL")
+        .unwrap_or_else(|e| panic!("connects to {url}: {e}"))
 }
 
 /// A store on the cluster under its own prefix.
@@ -264,11 +269,7 @@ impl Backend {
 
     async fn one(name: &'static str, test: &str, url: String) -> Self {
         let prefix = unique_prefix(test);
-        let store = RedisStore::builder()
-            .prefix(&prefix)
-            .connect(&url)
-            .await
-            .expect("connects");
+        let store = on_server(&url, &prefix).await;
         let raw = Raw::One(raw(&url).await);
         Backend {
             name,
